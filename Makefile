@@ -23,7 +23,7 @@ ifeq ($(SAN),1)
 OPT = -O1
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
-CFLAGS_ALL = -std=c17 $(WARN) $(OPT) -g -D_GNU_SOURCE -Iinclude -Isrc -fPIC -pthread \
+CFLAGS_ALL = -std=c17 $(WARN) $(OPT) -g -D_GNU_SOURCE -Iinclude -Isrc -Itests/lib -fPIC -pthread \
              -MMD -MP $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL = -pthread $(SANFLAGS) $(LDFLAGS)
 LIBS =
@@ -45,6 +45,7 @@ BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
 
 STAMP = $(BUILD)/.setup-done
 
+.SECONDARY:
 .PHONY: all test asan bench run install clean lint format format-check setup
 .DEFAULT_GOAL := all
 

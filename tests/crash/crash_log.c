@@ -347,6 +347,7 @@ tap(int ok, const char *fmt, ...)
 /* ---- the parent: kill, reopen, verify -------------------------------------------------- */
 
 struct notices {
+	int verbose; /* CRASH_VERBOSE: print every notice */
 	uint64_t count;
 	char last[256];
 };
@@ -357,6 +358,8 @@ on_notice(void *ctx, const char *line)
 	struct notices *n = ctx;
 	n->count++;
 	snprintf(n->last, sizeof(n->last), "%s", line);
+	if (n->verbose)
+		printf("# recovery notice: %s\n", line);
 }
 
 static int64_t
@@ -663,22 +666,44 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 	}
 
 	/* Earlier rounds' batches are all still there, unchanged. */
-	if (s->all.n < layout->n)
-		problem(CAT_LOST, "only %zu of the %zu batches verified in earlier rounds are left",
-			s->all.n, layout->n);
-	for (size_t k = 0; k < layout->n && k < s->all.n; k++) {
-		const struct batch_rec *a = &layout->v[k], *b = &s->all.v[k];
-		if (a->round != b->round || a->tid != b->tid || a->seq != b->seq ||
-		    a->pos != b->pos) {
+	for (size_t k = 0; k < layout->n; k++) {
+		const struct batch_rec *a = &layout->v[k], *b = k < s->all.n ? &s->all.v[k] : a;
+		if (k < s->all.n && a->round == b->round && a->tid == b->tid && a->seq == b->seq &&
+		    a->pos == b->pos)
+			continue;
+		/* Everything from here on that was verified before is lost or moved. */
+		uint64_t gone = 0;
+		for (size_t j = k; j < layout->n; j++)
+			gone += layout->v[j].count;
+		st->lost_events += gone;
+		if (k < s->all.n)
 			problem(CAT_LOST, "batch #%zu was r=%u t=%u s=%" PRIu64 " at %" PRIu64
-				" and is now r=%u t=%u s=%" PRIu64 " at %" PRIu64, k, a->round,
-				a->tid, a->seq, a->pos, b->round, b->tid, b->seq, b->pos);
-			break;
-		}
+				" and is now r=%u t=%u s=%" PRIu64 " at %" PRIu64 " (%" PRIu64
+				" events verified earlier lost or moved)", k, a->round, a->tid,
+				a->seq, a->pos, b->round, b->tid, b->seq, b->pos, gone);
+		else
+			problem(CAT_LOST, "batch #%zu r=%u t=%u s=%" PRIu64 " at %" PRIu64
+				" and %zu more verified earlier are gone (%" PRIu64 " events)", k,
+				a->round, a->tid, a->seq, a->pos, layout->n - k - 1, gone);
+		break;
 	}
 
 	/* (1): every acknowledged batch at its acknowledged position. */
-	uint64_t found_batches = 0;
+	uint64_t found_batches = 0, bad_batches = 0, bad_events = 0;
+	for (size_t k = 0; k < acks->n; k++) {
+		const struct rec *a = &acks->v[k];
+		const struct batches *tb = a->tid < NTHREADS ? &s->this_round[a->tid] : NULL;
+		if (!tb || a->seq >= tb->n || tb->v[a->seq].pos != a->pos ||
+		    tb->v[a->seq].count != a->count)
+		{
+			bad_batches++;
+			bad_events += a->count;
+		}
+	}
+	if (bad_batches)
+		problem(CAT_LOST, "%" PRIu64 " of %zu acknowledged batches (%" PRIu64
+			" events) missing or misplaced; head %" PRIu64, bad_batches, acks->n,
+			bad_events, head);
 	for (size_t k = 0; k < acks->n; k++) {
 		const struct rec *a = &acks->v[k];
 		st->acked_batches++;
@@ -687,8 +712,7 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 		if (!tb || a->seq >= tb->n) {
 			st->lost_events += a->count;
 			problem(CAT_LOST, "acknowledged batch t=%u s=%" PRIu64 " at %" PRIu64
-				" (%u events) is missing; head %" PRIu64, a->tid, a->seq, a->pos,
-				a->count, head);
+				" (%u events) is missing", a->tid, a->seq, a->pos, a->count);
 			continue;
 		}
 		found_batches++;
@@ -783,6 +807,8 @@ main(void)
 	struct stats st;
 	memset(&st, 0, sizeof(st));
 	struct notices notes = {0};
+	e = getenv("CRASH_VERBOSE");
+	notes.verbose = e && *e && *e != '0';
 	char dir[4200] = "";
 	uint32_t round0 = 0;
 	int fresh = 1, kept = 0, dir_failed = 0, ndirs = 0;
