@@ -302,13 +302,13 @@ flush_group(kp_log *log)
 	atomic_fetch_add(&log->st_events, events);
 	atomic_fetch_add(&log->st_bytes, log->g_bytes);
 	atomic_fetch_add(&log->st_groups, 1);
+	if (synced)
+		write_index(log, s, NULL); /* before answering: keeps the I/O order fixed */
 	kp_log_publish(log, log->next_pos);
 	for (size_t i = 0; i < log->g_n; i++)
 		log->g_req[i]->done(log->g_req[i], KAPPA_OK);
 	log->g_n = 0;
 	log->g_bytes = 0;
-	if (synced)
-		write_index(log, s, NULL);
 }
 
 /* Seal the active segment and start a new one at next_pos. */

@@ -28,14 +28,14 @@
 #include "log/log.h"
 
 #define NTHREADS 4
-#define MAX_BATCH 5              /* events per batch: 1..MAX_BATCH */
-#define MAX_DATA 3000            /* event data: 1..MAX_DATA bytes */
+#define MAX_BATCH 5   /* events per batch: 1..MAX_BATCH */
+#define MAX_DATA 3000 /* event data: 1..MAX_DATA bytes */
 #define SEGMENT_BYTES (64 * 1024)
 #define PREALLOC_BYTES (32 * 1024)
 #define ROUNDS_PER_DIR 50
 #define FIRST_ACK_TIMEOUT_MS 30000
-#define MAX_DETAILS 8 /* detail lines printed per failed round */
-#define MAX_KEPT 3    /* failed log directories kept for inspection */
+#define MAX_DETAILS 8	/* detail lines printed per failed round */
+#define MAX_KEPT 3	/* failed log directories kept for inspection */
 #define SPOT_CHECKS 256 /* acknowledged batches re-read with kp_log_read per round */
 
 /* ---- deterministic content ------------------------------------------------------------ */
@@ -213,7 +213,8 @@ appender_main(void *arg)
 		}
 		if (rc != KAPPA_OK) {
 			struct rec r = {REC_ERR, a->tid, seq, 0, n, rc};
-			fprintf(stderr, "# round %u child thread %u seq %" PRIu64 ": error %s: %s\n",
+			fprintf(stderr,
+				"# round %u child thread %u seq %" PRIu64 ": error %s: %s\n",
 				a->round, a->tid, seq, kappa_strerror(rc), err.msg);
 			send_rec(a->fd, &r);
 			return NULL;
@@ -305,10 +306,10 @@ recs_push(struct recs *b, const struct rec *r)
 
 enum { CAT_ROUND, CAT_LOST, CAT_DENSE, CAT_INTACT, NCAT };
 
-static int tap_n;               /* TAP lines printed */
-static int cat_failed[NCAT];    /* which summary lines fail */
-static int round_problems;      /* problems found in the current round */
-static char round_first[512];   /* the first of them */
+static int tap_n;	      /* TAP lines printed */
+static int cat_failed[NCAT];  /* which summary lines fail */
+static int round_problems;    /* problems found in the current round */
+static char round_first[512]; /* the first of them */
 static char round_details[MAX_DETAILS][512];
 
 static void problem(int cat, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -329,8 +330,7 @@ problem(int cat, const char *fmt, ...)
 	round_problems++;
 }
 
-static void
-tap(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tap(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 tap(int ok, const char *fmt, ...)
@@ -430,16 +430,16 @@ wait_and_drain(struct reader *r, int ms)
 struct scan {
 	uint32_t round, round0; /* this round; the first round of this directory */
 	uint8_t *scratch;
-	uint64_t pos;           /* next expected position */
+	uint64_t pos; /* next expected position */
 	uint64_t events;
 	int in_batch;
 	struct batch_rec cur;
 	uint32_t next_idx;
 	uint32_t last_round;
 	uint64_t next_seq[NTHREADS];
-	struct batches all;                 /* every complete batch, in log order */
+	struct batches all;		     /* every complete batch, in log order */
 	struct batches this_round[NTHREADS]; /* batches of this round, indexed by seq */
-	uint64_t gap_events;                /* events of batches missing before a later one */
+	uint64_t gap_events;		     /* events of batches missing before a later one */
 	int bad_events;
 };
 
@@ -466,18 +466,19 @@ batch_done(struct scan *s)
 {
 	struct batch_rec *b = &s->cur;
 	if (b->round < s->last_round)
-		problem(CAT_DENSE, "batch r=%u t=%u s=%" PRIu64 " at %" PRIu64
-			" follows a batch of round %u", b->round, b->tid, b->seq, b->pos,
-			s->last_round);
+		problem(CAT_DENSE,
+			"batch r=%u t=%u s=%" PRIu64 " at %" PRIu64 " follows a batch of round %u",
+			b->round, b->tid, b->seq, b->pos, s->last_round);
 	if (b->round != s->last_round) {
 		s->last_round = b->round;
 		memset(s->next_seq, 0, sizeof(s->next_seq));
 	}
 	uint64_t want = s->next_seq[b->tid];
 	if (b->seq < want) {
-		problem(CAT_DENSE, "batch r=%u t=%u s=%" PRIu64 " at %" PRIu64
-			" appears again (or out of order; expected s=%" PRIu64 ")", b->round,
-			b->tid, b->seq, b->pos, want);
+		problem(CAT_DENSE,
+			"batch r=%u t=%u s=%" PRIu64 " at %" PRIu64
+			" appears again (or out of order; expected s=%" PRIu64 ")",
+			b->round, b->tid, b->seq, b->pos, want);
 	} else if (b->seq > want) {
 		/* The child appends seq+1 only after seq was acknowledged to it. */
 		uint64_t lost = 0;
@@ -485,10 +486,11 @@ batch_done(struct scan *s)
 			lost += batch_count(b->round, b->tid, q);
 		if (b->round == s->round)
 			s->gap_events += lost;
-		problem(CAT_LOST, "batches r=%u t=%u s=%" PRIu64 "..%" PRIu64
-			" (%" PRIu64 " events) missing before s=%" PRIu64 " at %" PRIu64
-			": acknowledged to the appender, lost", b->round, b->tid, want, b->seq - 1,
-			lost, b->seq, b->pos);
+		problem(CAT_LOST,
+			"batches r=%u t=%u s=%" PRIu64 "..%" PRIu64 " (%" PRIu64
+			" events) missing before s=%" PRIu64 " at %" PRIu64
+			": acknowledged to the appender, lost",
+			b->round, b->tid, want, b->seq - 1, lost, b->seq, b->pos);
 	}
 	if (b->seq >= want)
 		s->next_seq[b->tid] = b->seq + 1;
@@ -518,25 +520,30 @@ scan_event(struct scan *s, const kp_event *ev)
 		why = event_mismatch(ev, r, t, q, i, s->scratch);
 	if (why) {
 		s->bad_events++;
-		problem(CAT_INTACT, "event at %" PRIu64 " (claims r=%u t=%u s=%" PRIu64
-			" i=%u, batch %u/%u, %zu data bytes): %s", ev->position, r, t, q, i,
-			ev->batch_index, ev->batch_count, ev->data.len, why);
+		problem(CAT_INTACT,
+			"event at %" PRIu64 " (claims r=%u t=%u s=%" PRIu64
+			" i=%u, batch %u/%u, %zu data bytes): %s",
+			ev->position, r, t, q, i, ev->batch_index, ev->batch_count, ev->data.len,
+			why);
 		s->in_batch = 0;
 		return;
 	}
 	if (i == 0) {
 		if (s->in_batch)
-			problem(CAT_DENSE, "partial batch r=%u t=%u s=%" PRIu64 " at %" PRIu64
-				": %u of %u events, then a new batch at %" PRIu64, s->cur.round,
-				s->cur.tid, s->cur.seq, s->cur.pos, s->next_idx, s->cur.count,
-				ev->position);
+			problem(CAT_DENSE,
+				"partial batch r=%u t=%u s=%" PRIu64 " at %" PRIu64
+				": %u of %u events, then a new batch at %" PRIu64,
+				s->cur.round, s->cur.tid, s->cur.seq, s->cur.pos, s->next_idx,
+				s->cur.count, ev->position);
 		s->cur = (struct batch_rec){r, t, q, ev->position, batch_count(r, t, q)};
 		s->in_batch = 1;
 		s->next_idx = 1;
 	} else if (!s->in_batch || s->cur.round != r || s->cur.tid != t || s->cur.seq != q ||
 		   s->next_idx != i) {
-		problem(CAT_DENSE, "event r=%u t=%u s=%" PRIu64 " i=%u at %" PRIu64
-			" is not preceded by the rest of its batch", r, t, q, i, ev->position);
+		problem(CAT_DENSE,
+			"event r=%u t=%u s=%" PRIu64 " i=%u at %" PRIu64
+			" is not preceded by the rest of its batch",
+			r, t, q, i, ev->position);
 		s->in_batch = 0;
 		return;
 	} else {
@@ -599,9 +606,10 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 		for (size_t k = 0; k < acks->n; k++)
 			n += acks->v[k].count;
 		st->lost_events += n;
-		problem(CAT_ROUND, "reopen failed: %s: %s (%" PRIu64
-			" acknowledged events of this round unverifiable)", kappa_strerror(rc),
-			err.msg, n);
+		problem(CAT_ROUND,
+			"reopen failed: %s: %s (%" PRIu64
+			" acknowledged events of this round unverifiable)",
+			kappa_strerror(rc), err.msg, n);
 		cat_failed[CAT_LOST] = 1;
 		return -1;
 	}
@@ -620,8 +628,9 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 		kp_event ev;
 		while ((rc = kp_log_iter_next(it, &ev, &err)) == 1) {
 			if (ev.position >= head) {
-				problem(CAT_DENSE, "event at %" PRIu64 " readable past the head %"
-					PRIu64, ev.position, head);
+				problem(CAT_DENSE,
+					"event at %" PRIu64 " readable past the head %" PRIu64,
+					ev.position, head);
 				break;
 			}
 			scan_event(s, &ev);
@@ -632,12 +641,15 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 		kp_log_iter_close(it);
 	}
 	if (s->in_batch)
-		problem(CAT_DENSE, "partial batch r=%u t=%u s=%" PRIu64 " at %" PRIu64
-			": %u of %u events at the end of the log", s->cur.round, s->cur.tid,
-			s->cur.seq, s->cur.pos, s->next_idx, s->cur.count);
+		problem(CAT_DENSE,
+			"partial batch r=%u t=%u s=%" PRIu64 " at %" PRIu64
+			": %u of %u events at the end of the log",
+			s->cur.round, s->cur.tid, s->cur.seq, s->cur.pos, s->next_idx,
+			s->cur.count);
 	if (s->pos != head)
-		problem(CAT_DENSE, "reading from %" PRIu64 " ended at %" PRIu64 ", head is %" PRIu64,
-			first, s->pos, head);
+		problem(CAT_DENSE,
+			"reading from %" PRIu64 " ended at %" PRIu64 ", head is %" PRIu64, first,
+			s->pos, head);
 
 	/* (4): nothing past the head, by both reading paths. */
 	uint64_t n = 0;
@@ -649,8 +661,10 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 		n = 0;
 		rc = kp_log_read(log, head - 1, 16, count_cb, &n, &err);
 		if (rc != KAPPA_OK || n != 1)
-			problem(CAT_DENSE, "kp_log_read at head-1 %" PRIu64 ": rc %s, %" PRIu64
-				" events (expected 1)", head - 1, kappa_strerror(rc), n);
+			problem(CAT_DENSE,
+				"kp_log_read at head-1 %" PRIu64 ": rc %s, %" PRIu64
+				" events (expected 1)",
+				head - 1, kappa_strerror(rc), n);
 	}
 	rc = kp_log_iter_open(log, head, &it, &err);
 	if (rc == KAPPA_OK) {
@@ -677,14 +691,17 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 			gone += layout->v[j].count;
 		st->lost_events += gone;
 		if (k < s->all.n)
-			problem(CAT_LOST, "batch #%zu was r=%u t=%u s=%" PRIu64 " at %" PRIu64
+			problem(CAT_LOST,
+				"batch #%zu was r=%u t=%u s=%" PRIu64 " at %" PRIu64
 				" and is now r=%u t=%u s=%" PRIu64 " at %" PRIu64 " (%" PRIu64
-				" events verified earlier lost or moved)", k, a->round, a->tid,
-				a->seq, a->pos, b->round, b->tid, b->seq, b->pos, gone);
+				" events verified earlier lost or moved)",
+				k, a->round, a->tid, a->seq, a->pos, b->round, b->tid, b->seq,
+				b->pos, gone);
 		else
-			problem(CAT_LOST, "batch #%zu r=%u t=%u s=%" PRIu64 " at %" PRIu64
-				" and %zu more verified earlier are gone (%" PRIu64 " events)", k,
-				a->round, a->tid, a->seq, a->pos, layout->n - k - 1, gone);
+			problem(CAT_LOST,
+				"batch #%zu r=%u t=%u s=%" PRIu64 " at %" PRIu64
+				" and %zu more verified earlier are gone (%" PRIu64 " events)",
+				k, a->round, a->tid, a->seq, a->pos, layout->n - k - 1, gone);
 		break;
 	}
 
@@ -694,16 +711,16 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 		const struct rec *a = &acks->v[k];
 		const struct batches *tb = a->tid < NTHREADS ? &s->this_round[a->tid] : NULL;
 		if (!tb || a->seq >= tb->n || tb->v[a->seq].pos != a->pos ||
-		    tb->v[a->seq].count != a->count)
-		{
+		    tb->v[a->seq].count != a->count) {
 			bad_batches++;
 			bad_events += a->count;
 		}
 	}
 	if (bad_batches)
-		problem(CAT_LOST, "%" PRIu64 " of %zu acknowledged batches (%" PRIu64
-			" events) missing or misplaced; head %" PRIu64, bad_batches, acks->n,
-			bad_events, head);
+		problem(CAT_LOST,
+			"%" PRIu64 " of %zu acknowledged batches (%" PRIu64
+			" events) missing or misplaced; head %" PRIu64,
+			bad_batches, acks->n, bad_events, head);
 	for (size_t k = 0; k < acks->n; k++) {
 		const struct rec *a = &acks->v[k];
 		st->acked_batches++;
@@ -711,17 +728,20 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 		const struct batches *tb = a->tid < NTHREADS ? &s->this_round[a->tid] : NULL;
 		if (!tb || a->seq >= tb->n) {
 			st->lost_events += a->count;
-			problem(CAT_LOST, "acknowledged batch t=%u s=%" PRIu64 " at %" PRIu64
-				" (%u events) is missing", a->tid, a->seq, a->pos, a->count);
+			problem(CAT_LOST,
+				"acknowledged batch t=%u s=%" PRIu64 " at %" PRIu64
+				" (%u events) is missing",
+				a->tid, a->seq, a->pos, a->count);
 			continue;
 		}
 		found_batches++;
 		const struct batch_rec *b = &tb->v[a->seq];
 		if (b->pos != a->pos || b->count != a->count) {
 			st->lost_events += a->count;
-			problem(CAT_LOST, "acknowledged batch t=%u s=%" PRIu64 " at %" PRIu64
-				" (%u events) is at %" PRIu64 " (%u events)", a->tid, a->seq,
-				a->pos, a->count, b->pos, b->count);
+			problem(CAT_LOST,
+				"acknowledged batch t=%u s=%" PRIu64 " at %" PRIu64
+				" (%u events) is at %" PRIu64 " (%u events)",
+				a->tid, a->seq, a->pos, a->count, b->pos, b->count);
 			continue;
 		}
 		/* Re-read some by position, through the index rather than in sequence. */
@@ -730,10 +750,11 @@ verify(const char *dir, const kp_log_options *o, struct scan *s, struct batches 
 			st->spot_checks++;
 			rc = kp_log_read(log, a->pos, a->count, spot_cb, &sp, &err);
 			if (rc < 0 || sp.why || sp.seen != a->count)
-				problem(CAT_INTACT, "kp_log_read(%" PRIu64 ", %u) of acknowledged t=%u"
-					" s=%" PRIu64 ": rc %s, %u events, %s", a->pos, a->count,
-					a->tid, a->seq, kappa_strerror(rc), sp.seen,
-					sp.why ? sp.why : "");
+				problem(CAT_INTACT,
+					"kp_log_read(%" PRIu64 ", %u) of acknowledged t=%u"
+					" s=%" PRIu64 ": rc %s, %u events, %s",
+					a->pos, a->count, a->tid, a->seq, kappa_strerror(rc),
+					sp.seen, sp.why ? sp.why : "");
 		}
 	}
 	st->lost_events += s->gap_events;
@@ -785,8 +806,8 @@ main(void)
 	if (rounds < 1 || rounds > 1000000)
 		rounds = 200;
 	e = getenv("CRASH_SEED");
-	uint64_t seed = e && *e ? strtoull(e, NULL, 0)
-				: (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	uint64_t seed =
+		e && *e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	uint64_t rng = seed;
 
 	char base[4096];
@@ -829,7 +850,7 @@ main(void)
 		}
 		uint64_t r1 = rng_next(&rng);
 		int mode = r1 % 10 == 0 ? 0 : r1 % 10 == 1 ? 2 : 1;
-		int delay_us = mode == 0 ? 0
+		int delay_us = mode == 0   ? 0
 			       : mode == 1 ? 1000 + (int)(rng_next(&rng) % 39001)
 					   : (int)(rng_next(&rng) % 5001);
 		int prealloc = (rng_next(&rng) >> 7) & 1;
@@ -889,19 +910,23 @@ main(void)
 		close(fds[0]);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
 			if (WIFEXITED(status))
-				problem(CAT_ROUND, "the child exited with status %d before the kill",
+				problem(CAT_ROUND,
+					"the child exited with status %d before the kill",
 					WEXITSTATUS(status));
 			else
 				problem(CAT_ROUND, "the child died of signal %d",
 					WIFSIGNALED(status) ? WTERMSIG(status) : -1);
 		}
 		if (rd.errs)
-			problem(CAT_ROUND, "the child reported %d error(s), the first %s (thread %u,"
-				" seq %" PRIu64 ")", rd.errs, kappa_strerror(rd.first_err.rc),
-				rd.first_err.tid, rd.first_err.seq);
+			problem(CAT_ROUND,
+				"the child reported %d error(s), the first %s (thread %u,"
+				" seq %" PRIu64 ")",
+				rd.errs, kappa_strerror(rd.first_err.rc), rd.first_err.tid,
+				rd.first_err.seq);
 
 		o.notice = on_notice;
 		o.notice_ctx = &notes;
+		notes.last[0] = '\0';
 		scan_reset(&s, round, round0);
 		if (verify(dir, &o, &s, &layout, &acks, &st) < 0)
 			fresh = 1;
@@ -914,7 +939,8 @@ main(void)
 			if (notes.last[0])
 				printf("#   last recovery notice: %s\n", notes.last);
 			printf("#   log directory %s, rounds %u..%u; rerun with CRASH_SEED=%" PRIu64
-			       "\n", dir, round0, round, seed);
+			       "\n",
+			       dir, round0, round, seed);
 			fresh = 1;
 			dir_failed = 1;
 		}
@@ -930,8 +956,8 @@ main(void)
 	printf("# rounds=%ld acknowledged=%" PRIu64 " (batches=%" PRIu64 ") lost=%" PRIu64
 	       " unacknowledged_but_durable_batches=%" PRIu64 " spot_reads=%" PRIu64
 	       " recovery_notices=%" PRIu64 " largest_log=%" PRIu64 " events"
-	       " kills(first-ack/delayed/early)=%" PRIu64 "/%" PRIu64 "/%" PRIu64
-	       " seed=%" PRIu64 " elapsed=%.1fs\n",
+	       " kills(first-ack/delayed/early)=%" PRIu64 "/%" PRIu64 "/%" PRIu64 " seed=%" PRIu64
+	       " elapsed=%.1fs\n",
 	       rounds, st.acked_events, st.acked_batches, st.lost_events, st.unacked_durable,
 	       st.spot_checks, notes.count, st.max_log_events, st.kills[0], st.kills[1],
 	       st.kills[2], seed, secs);
