@@ -142,7 +142,8 @@ kp_seg_list(const char *dir, uint64_t **out, size_t *n, kappa_err *err)
 		v[len++] = fp;
 	}
 	closedir(d);
-	qsort(v, len, sizeof(*v), cmp_u64);
+	if (len)
+		qsort(v, len, sizeof(*v), cmp_u64);
 	*out = v;
 	*n = len;
 	return KAPPA_OK;
