@@ -111,7 +111,7 @@ install: all
 lint: $(STAMP)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -Isrc \
-		src tests bench
+		src tests/lib tests/crash bench
 ifeq ($(CLANG_TIDY),1)
 	clang-tidy --quiet $(LIB_SRC) $(CLI_SRC) -- -std=c17 -D_GNU_SOURCE -Iinclude -Isrc
 endif

@@ -31,30 +31,30 @@ extern "C" {
  */
 enum kappa_code {
 	KAPPA_OK = 0,
-	KAPPA_EINVAL = -30900,    /* a bad argument: name, size, count, format */
-	KAPPA_ETOOBIG,            /* an event, batch or request over its configured limit */
-	KAPPA_ENOMEM,             /* an allocation failed */
-	KAPPA_EIO,                /* an I/O call failed (the message names the file and call) */
-	KAPPA_ENOSPC,             /* the disk is full; nothing was written */
-	KAPPA_ECORRUPT,           /* stored bytes fail their checksum or format checks */
-	KAPPA_EFATAL,             /* an earlier write or sync failed: reopen to recover */
-	KAPPA_ELOCKED,            /* the data directory is in use by another handle or process */
-	KAPPA_ERANGE,             /* a position outside what the log holds (e.g. removed by retention) */
-	KAPPA_ECLOSED,            /* the handle is closing */
-	KAPPA_ENOTFOUND,          /* no such stream, view, query or subject */
-	KAPPA_EWRONG_VERSION,     /* expected_version did not match the stream */
-	KAPPA_EREQUEST_REUSED,    /* a request id was reused with different content */
-	KAPPA_ECLAIM_TAKEN,       /* a uniqueness claim is held by another stream */
-	KAPPA_ETIMEOUT,           /* a bounded wait ran out */
-	KAPPA_EBUSY,              /* overloaded: try again later */
-	KAPPA_E_LAST              /* not a code: one past the last */
+	KAPPA_EINVAL = -30900, /* a bad argument: name, size, count, format */
+	KAPPA_ETOOBIG,	       /* an event, batch or request over its configured limit */
+	KAPPA_ENOMEM,	       /* an allocation failed */
+	KAPPA_EIO,	       /* an I/O call failed (the message names the file and call) */
+	KAPPA_ENOSPC,	       /* the disk is full; nothing was written */
+	KAPPA_ECORRUPT,	       /* stored bytes fail their checksum or format checks */
+	KAPPA_EFATAL,	       /* an earlier write or sync failed: reopen to recover */
+	KAPPA_ELOCKED,	       /* the data directory is in use by another handle or process */
+	KAPPA_ERANGE,	 /* a position outside what the log holds (e.g. removed by retention) */
+	KAPPA_ECLOSED,	 /* the handle is closing */
+	KAPPA_ENOTFOUND, /* no such stream, view, query or subject */
+	KAPPA_EWRONG_VERSION,  /* expected_version did not match the stream */
+	KAPPA_EREQUEST_REUSED, /* a request id was reused with different content */
+	KAPPA_ECLAIM_TAKEN,    /* a uniqueness claim is held by another stream */
+	KAPPA_ETIMEOUT,	       /* a bounded wait ran out */
+	KAPPA_EBUSY,	       /* overloaded: try again later */
+	KAPPA_E_LAST	       /* not a code: one past the last */
 };
 
 /* Details of a failure, filled by the library when a function returns an error. */
 typedef struct kappa_err {
-	int code;         /* the KAPPA_E* code also returned */
-	int sys_errno;    /* errno of the failing system call, or 0 */
-	char msg[256];    /* a lower-case message naming what failed, no trailing newline */
+	int code;	  /* the KAPPA_E* code also returned */
+	int sys_errno;	  /* errno of the failing system call, or 0 */
+	char msg[256];	  /* a lower-case message naming what failed, no trailing newline */
 	const char *file; /* where in kappa the error was raised (for bug reports) */
 	int line;
 } kappa_err;

@@ -24,7 +24,10 @@ typedef struct kp_bytes {
 	size_t len;
 } kp_bytes;
 
-#define KP_BUF_INIT {NULL, 0, 0}
+#define KP_BUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 /* Make room for 'extra' more bytes. Returns 0 or -1 (allocation failed; 'b' unchanged). */
 int kp_buf_reserve(kp_buf *b, size_t extra);

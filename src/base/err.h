@@ -17,11 +17,11 @@
 #endif
 
 /* Fill 'err' (may be NULL) and return 'code'. 'sys_errno' is appended as strerror when set. */
-int kp_err_set(kappa_err *err, int code, int sys_errno, const char *file, int line,
-	       const char *fmt, ...) KP_PRINTF(6, 7);
+int kp_err_set(kappa_err *err, int code, int sys_errno, const char *file, int line, const char *fmt,
+	       ...) KP_PRINTF(6, 7);
 
 #define KP_ERR(err, code, ...) kp_err_set((err), (code), 0, __FILE__, __LINE__, __VA_ARGS__)
-#define KP_ERR_SYS(err, code, eno, ...) \
+#define KP_ERR_SYS(err, code, eno, ...)                                                            \
 	kp_err_set((err), (code), (eno), __FILE__, __LINE__, __VA_ARGS__)
 
 /* Reset 'err' to "no error". */

@@ -14,8 +14,8 @@
 
 #include "log/log_int.h"
 
-static void
-say(void (*report)(void *, const char *), void *ctx, const char *fmt, ...) KP_PRINTF(3, 4);
+static void say(void (*report)(void *, const char *), void *ctx, const char *fmt, ...)
+	KP_PRINTF(3, 4);
 
 static void
 say(void (*report)(void *, const char *), void *ctx, const char *fmt, ...)
@@ -69,7 +69,8 @@ kp_log_check(const char *dir, void (*report)(void *ctx, const char *line), void 
 			say(report, ctx,
 			    "corrupt: segment %s at offset %" PRIu64 " (position %" PRIu64
 			    "): %s; the next segment starts at position %" PRIu64,
-			    path, r.end_off, r.end_pos, r.why[0] ? r.why : "data ends early", limit);
+			    path, r.end_off, r.end_pos, r.why[0] ? r.why : "data ends early",
+			    limit);
 			bad = 1;
 		} else if (!last && r.tail != KP_SCAN_CLEAN) {
 			say(report, ctx,

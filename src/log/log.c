@@ -167,8 +167,8 @@ kp_log_create_segment(kp_log *log, uint64_t first_pos, kp_segment **out, kappa_e
 	}
 	s->idx_fd = io->open(io, s->idx_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (s->idx_fd < 0) {
-		rc = KP_ERR_SYS(err, kp_err_from_errno(-s->idx_fd), -s->idx_fd,
-				"cannot create %s", s->idx_path);
+		rc = KP_ERR_SYS(err, kp_err_from_errno(-s->idx_fd), -s->idx_fd, "cannot create %s",
+				s->idx_path);
 		goto fail;
 	}
 	uint8_t hdr[KP_IDX_HEADER];
@@ -221,7 +221,8 @@ recover_active(kp_log *log, kp_segment *s, kappa_err *err)
 		ssize_t r = kp_io_pread_full(io, s->fd, hb, sizeof(hb), e->off);
 		if (r < 0)
 			return KP_ERR_SYS(err, KAPPA_EIO, (int)-r, "cannot read %s", s->path);
-		if (r == (ssize_t)sizeof(hb) && kp_batch_hdr_decode(hb, &h, UINT32_MAX, NULL) == 0 &&
+		if (r == (ssize_t)sizeof(hb) &&
+		    kp_batch_hdr_decode(hb, &h, UINT32_MAX, NULL) == 0 &&
 		    h.first_position == e->pos) {
 			start_off = e->off;
 			start_pos = e->pos;
@@ -239,8 +240,7 @@ recover_active(kp_log *log, kp_segment *s, kappa_err *err)
 
 	/* Scan from the recovery point. */
 	kp_scan r;
-	if ((rc = kp_seg_scan(io, s->fd, start_off, start_pos, UINT64_MAX, 0, NULL, NULL, &r,
-			      err)))
+	if ((rc = kp_seg_scan(io, s->fd, start_off, start_pos, UINT64_MAX, 0, NULL, NULL, &r, err)))
 		return rc;
 	if (r.tail == KP_SCAN_CORRUPT)
 		return KP_ERR(err, KAPPA_ECORRUPT,

@@ -43,21 +43,21 @@ typedef struct kp_log kp_log;
 typedef enum kp_fsync_mode {
 	KP_FSYNC_ALWAYS = 0, /* fdatasync every group before acknowledging it (default) */
 	KP_FSYNC_INTERVAL,   /* acknowledge after write; fdatasync every fsync_interval_ms */
-	KP_FSYNC_NEVER,      /* acknowledge after write; sync only on roll and close */
+	KP_FSYNC_NEVER,	     /* acknowledge after write; sync only on roll and close */
 } kp_fsync_mode;
 
 typedef struct kp_log_options {
 	kp_fsync_mode fsync_mode;
 	uint32_t fsync_interval_ms;    /* KP_FSYNC_INTERVAL: at most this long unsynced */
-	uint64_t segment_bytes;        /* roll threshold, 4 KiB..1 GiB (default 256 MiB) */
+	uint64_t segment_bytes;	       /* roll threshold, 4 KiB..1 GiB (default 256 MiB) */
 	uint32_t index_interval_bytes; /* one index entry per this much data (default 4 KiB) */
 	uint64_t prealloc_bytes;       /* zero-filled space kept ahead of the writer; 0 = off */
-	kp_batch_limits limits;        /* per event / per batch (defaults 1 MiB, 16 MiB, 100000) */
+	kp_batch_limits limits;	       /* per event / per batch (defaults 1 MiB, 16 MiB, 100000) */
 	uint64_t max_group_bytes;      /* cap on one group-commit write (default 64 MiB) */
-	int64_t retention_ms;          /* delete sealed segments older than this; 0 = off */
+	int64_t retention_ms;	       /* delete sealed segments older than this; 0 = off */
 	uint64_t retention_bytes;      /* keep sealed segments under this total; 0 = off */
-	int read_only;                 /* open without the lock, writer or recovery (kappa check) */
-	const kp_io *io;               /* file I/O; NULL = POSIX */
+	int read_only;		       /* open without the lock, writer or recovery (kappa check) */
+	const kp_io *io;	       /* file I/O; NULL = POSIX */
 	/* Where the log reports what recovery did (cut tails, rebuilt indexes): one line per
 	 * call, no newline. NULL = silent. The library itself never prints. */
 	void (*notice)(void *ctx, const char *line);
@@ -150,8 +150,8 @@ void kp_log_iter_close(kp_log_iter *it);
 /* Call 'cb' for up to 'max' committed events from 'from' (borrowed for the call only). 'cb'
  * returns 0 to continue or non-zero to stop (returned as is). Returns KAPPA_OK when it ran
  * out of events or reached 'max'. */
-int kp_log_read(kp_log *log, uint64_t from, uint64_t max,
-		int (*cb)(void *ctx, const kp_event *ev), void *ctx, kappa_err *err);
+int kp_log_read(kp_log *log, uint64_t from, uint64_t max, int (*cb)(void *ctx, const kp_event *ev),
+		void *ctx, kappa_err *err);
 
 /* ---- maintenance -------------------------------------------------------------------- */
 
@@ -161,14 +161,14 @@ int kp_log_enforce_retention(kp_log *log, kappa_err *err);
 
 /* Statistics, for metrics and benchmarks. */
 typedef struct kp_log_stats {
-	uint64_t appends;        /* batches committed */
-	uint64_t events;         /* events committed */
-	uint64_t bytes;          /* batch bytes written */
-	uint64_t groups;         /* group-commit writes */
-	uint64_t syncs;          /* fdatasync calls on segments */
-	uint64_t sync_ns_total;  /* time spent in those */
-	uint64_t rolls;          /* segments rolled */
-	uint64_t segments;       /* segments currently held */
+	uint64_t appends;	 /* batches committed */
+	uint64_t events;	 /* events committed */
+	uint64_t bytes;		 /* batch bytes written */
+	uint64_t groups;	 /* group-commit writes */
+	uint64_t syncs;		 /* fdatasync calls on segments */
+	uint64_t sync_ns_total;	 /* time spent in those */
+	uint64_t rolls;		 /* segments rolled */
+	uint64_t segments;	 /* segments currently held */
 	uint64_t prealloc_waits; /* groups that outran the zero-filled space */
 } kp_log_stats;
 

@@ -38,7 +38,7 @@ typedef struct kp_idx_entry {
 
 typedef struct kp_segment {
 	uint64_t first_pos;
-	char *path;     /* segment file */
+	char *path;	/* segment file */
 	char *idx_path; /* index file */
 	int fd;
 	atomic_int refs;
@@ -56,7 +56,7 @@ typedef struct kp_segment {
 	size_t idx_n, idx_cap;
 	int idx_loaded;
 	size_t idx_written; /* entries already in the file (active segment) */
-	int idx_fd;         /* active segment: the index file, open for appending */
+	int idx_fd;	    /* active segment: the index file, open for appending */
 } kp_segment;
 
 /* The result of scanning a segment's batches. */
@@ -69,7 +69,7 @@ typedef struct kp_scan {
 	enum { KP_SCAN_CLEAN, KP_SCAN_TORN, KP_SCAN_CORRUPT } tail;
 	uint64_t tail_bytes;  /* non-zero bytes after end_off (KP_SCAN_TORN) */
 	uint64_t later_valid; /* valid batches found after a torn tail (cut with it) */
-	char why[160];        /* what was wrong at end_off */
+	char why[160];	      /* what was wrong at end_off */
 } kp_scan;
 
 /* Called for each valid batch during a scan; return non-zero to stop with that error. */
@@ -94,8 +94,8 @@ typedef struct kp_prealloc {
 	pthread_cond_t cond;
 	kp_segment *seg;     /* the segment being prepared (active) */
 	uint64_t zeroed_end; /* [write end, zeroed_end) is known zero-filled and synced */
-	uint64_t want;       /* the writer's end offset when it last asked */
-	int busy;            /* zero-filling [busy_from, ...) right now */
+	uint64_t want;	     /* the writer's end offset when it last asked */
+	int busy;	     /* zero-filling [busy_from, ...) right now */
 	uint64_t busy_from;
 	int failed; /* the last zero-fill failed (e.g. disk full): wait for a roll */
 	int stopping;
@@ -125,7 +125,7 @@ struct kp_log {
 	int64_t last_time_ms;  /* timestamps never go backwards */
 	uint64_t idx_bytes;    /* bytes since the last index entry in the active segment */
 	uint64_t last_sync_ns; /* interval mode: when we last synced */
-	int unsynced;          /* bytes written since the last sync */
+	int unsynced;	       /* bytes written since the last sync */
 	uint64_t last_retention_ns;
 
 	_Atomic int failed; /* KAPPA_EFATAL latched: an earlier write or sync failed */
@@ -140,8 +140,8 @@ struct kp_log {
 	uint64_t g_bytes;
 
 	/* Statistics. */
-	_Atomic uint64_t st_appends, st_events, st_bytes, st_groups, st_syncs, st_sync_ns,
-		st_rolls, st_prealloc_waits;
+	_Atomic uint64_t st_appends, st_events, st_bytes, st_groups, st_syncs, st_sync_ns, st_rolls,
+		st_prealloc_waits;
 };
 
 /* ---- segment.c ------------------------------------------------------------------------ */

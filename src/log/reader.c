@@ -15,9 +15,9 @@
 
 struct kp_log_iter {
 	kp_log *log;
-	uint64_t pos;    /* next position to return */
+	uint64_t pos;	 /* next position to return */
 	kp_segment *seg; /* current segment (a reference is held), or NULL */
-	uint64_t off;    /* offset of the next batch in seg */
+	uint64_t off;	 /* offset of the next batch in seg */
 	/* read window over seg */
 	uint8_t *buf;
 	size_t cap;
@@ -35,7 +35,8 @@ kp_log_iter_open(kp_log *log, uint64_t from, kp_log_iter **out, kappa_err *err)
 	*out = NULL;
 	if (from < kp_log_first(log))
 		return KP_ERR(err, KAPPA_ERANGE,
-			      "position %" PRIu64 " was removed by retention; the log starts at %" PRIu64,
+			      "position %" PRIu64
+			      " was removed by retention; the log starts at %" PRIu64,
 			      from, kp_log_first(log));
 	kp_log_iter *it = calloc(1, sizeof(*it));
 	if (!it)
@@ -81,7 +82,8 @@ locate(kp_log_iter *it, kappa_err *err)
 		uint64_t first = log->nsegs ? log->segs[0]->first_pos : 0;
 		pthread_mutex_unlock(&log->seg_lock);
 		return KP_ERR(err, KAPPA_ERANGE,
-			      "position %" PRIu64 " was removed by retention; the log starts at %" PRIu64,
+			      "position %" PRIu64
+			      " was removed by retention; the log starts at %" PRIu64,
 			      it->pos, first);
 	}
 	size_t lo = 0, hi = log->nsegs;

@@ -291,8 +291,8 @@ classify_tail(window *w, uint64_t bad, uint64_t pos, kp_scan *r, kappa_err *err)
 }
 
 int
-kp_seg_scan(const kp_io *io, int fd, uint64_t off, uint64_t pos, uint64_t limit_pos,
-	    int check_ev, kp_scan_cb cb, void *ctx, kp_scan *r, kappa_err *err)
+kp_seg_scan(const kp_io *io, int fd, uint64_t off, uint64_t pos, uint64_t limit_pos, int check_ev,
+	    kp_scan_cb cb, void *ctx, kp_scan *r, kappa_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	r->last_time_ms = -1;
@@ -426,8 +426,7 @@ kp_seg_idx_find(kp_segment *s, uint64_t pos, uint64_t *off, uint64_t *at)
 }
 
 int
-kp_seg_idx_read(const kp_io *io, kp_segment *s, kp_idx_entry *seal, int *has_seal,
-		kappa_err *err)
+kp_seg_idx_read(const kp_io *io, kp_segment *s, kp_idx_entry *seal, int *has_seal, kappa_err *err)
 {
 	*has_seal = 0;
 	s->idx_n = 0;
@@ -602,7 +601,8 @@ kp_seg_idx_load(kp_log *log, kp_segment *s, kappa_err *err)
 				kp_log_notice(log, "event=index_rebuilt segment=%s entries=%zu",
 					      s->path, tmp.idx_n);
 			else
-				kp_log_notice(log, "event=index_rewrite_failed segment=%s error=\"%s\"",
+				kp_log_notice(log,
+					      "event=index_rewrite_failed segment=%s error=\"%s\"",
 					      s->path, werr.msg);
 		}
 	}

@@ -71,7 +71,8 @@ prealloc_main(void *arg)
 			v[i] = (struct iovec){(void *)zeros, ZERO_CHUNK};
 		for (uint64_t off = from; off < to && r == 0;) {
 			uint64_t n = to - off;
-			int cnt = n >= 16 * ZERO_CHUNK ? 16 : (int)((n + ZERO_CHUNK - 1) / ZERO_CHUNK);
+			int cnt = n >= 16 * ZERO_CHUNK ? 16
+						       : (int)((n + ZERO_CHUNK - 1) / ZERO_CHUNK);
 			uint64_t bytes = (uint64_t)cnt * ZERO_CHUNK;
 			if (bytes > n) {
 				v[cnt - 1].iov_len = ZERO_CHUNK - (size_t)(bytes - n);
@@ -397,8 +398,8 @@ process(kp_log *log, kp_log_req *list)
 		uint64_t len = r->batch->buf.len;
 		kp_segment *s = active(log);
 		uint64_t end = atomic_load(&s->end_off) + log->g_bytes;
-		if (log->g_n > 0 &&
-		    (log->g_bytes + len > log->o.max_group_bytes || end + len > log->o.segment_bytes))
+		if (log->g_n > 0 && (log->g_bytes + len > log->o.max_group_bytes ||
+				     end + len > log->o.segment_bytes))
 			flush_group(log);
 		if (atomic_load(&log->failed)) {
 			fail_req(log, r, KAPPA_EFATAL, &log->fail_err);

@@ -187,9 +187,8 @@ void
 kt_faults_init(kt_faults *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->io = (kp_io){f_open,	     f_close,	  f_pread,  f_pwritev,
-			f_fdatasync, f_fsync,	  f_ftruncate, f_fallocate,
-			f_rename,    f_unlink,	  f_fstat_size, f};
+	f->io = (kp_io){f_open,	     f_close,	  f_pread,  f_pwritev, f_fdatasync,  f_fsync,
+			f_ftruncate, f_fallocate, f_rename, f_unlink,  f_fstat_size, f};
 }
 
 void

@@ -27,8 +27,17 @@ uint8_t *kt_data(uint64_t seed, int i, size_t len);
 /* Fault injection. Count calls by kind; fail the Nth call of a kind with errno 'eno' (0 =
  * off). Short writes: when 'short_write' is set, pwritev writes only half of what it is
  * asked on the failing call, then fails the next. */
-enum kt_op { KT_OPEN, KT_PREAD, KT_PWRITEV, KT_FDATASYNC, KT_FSYNC, KT_FTRUNCATE, KT_RENAME,
-	     KT_UNLINK, KT_OPS };
+enum kt_op {
+	KT_OPEN,
+	KT_PREAD,
+	KT_PWRITEV,
+	KT_FDATASYNC,
+	KT_FSYNC,
+	KT_FTRUNCATE,
+	KT_RENAME,
+	KT_UNLINK,
+	KT_OPS
+};
 typedef struct kt_faults {
 	kp_io io;
 	long calls[KT_OPS];

@@ -38,7 +38,8 @@ Test(batch, round_trip_all_fields)
 	kp_batch_seal(&b, 1000, 123456789, 990, 0);
 
 	kp_batch_hdr h;
-	cr_assert_eq(kp_batch_hdr_decode(b.buf.data, &h, UINT32_MAX, &err), KAPPA_OK, "%s", err.msg);
+	cr_assert_eq(kp_batch_hdr_decode(b.buf.data, &h, UINT32_MAX, &err), KAPPA_OK, "%s",
+		     err.msg);
 	cr_assert_eq(h.length, b.buf.len);
 	cr_assert_eq(h.count, 2);
 	cr_assert_eq(h.first_position, 1000);
@@ -182,13 +183,17 @@ Test(batch, names_are_validated)
 	char long_name[202];
 	memset(long_name, 'n', 201);
 	long_name[201] = 0;
-	const char *bad_streams[] = {"", long_name, "a\nb", "tab\there", "del\x7f",
-				     "\xc3\x28",	     /* bad continuation */
-				     "\xe2\x82",	     /* cut short */
-				     "\xc0\xaf",	     /* overlong */
-				     "\xed\xa0\x80",	     /* surrogate */
-				     "\xf4\x90\x80\x80",     /* beyond U+10FFFF */
-				     "\xc2\x85",	     /* C1 control */
+	const char *bad_streams[] = {"",
+				     long_name,
+				     "a\nb",
+				     "tab\there",
+				     "del\x7f",
+				     "\xc3\x28",	 /* bad continuation */
+				     "\xe2\x82",	 /* cut short */
+				     "\xc0\xaf",	 /* overlong */
+				     "\xed\xa0\x80",	 /* surrogate */
+				     "\xf4\x90\x80\x80", /* beyond U+10FFFF */
+				     "\xc2\x85",	 /* C1 control */
 				     "\xff"};
 	for (size_t i = 0; i < sizeof(bad_streams) / sizeof(bad_streams[0]); i++) {
 		kp_event e = ev_of(bad_streams[i], "T", "{}");

@@ -160,7 +160,8 @@ fault_loop(enum kt_op op, int eno)
 			for (int i = 0; i < 12; i++) {
 				rc = try_append(log, &o, (uint64_t)i, &pos[i], &err);
 				acked[i] = rc == KAPPA_OK;
-				cr_assert(rc == KAPPA_OK || rc == KAPPA_EFATAL || rc == KAPPA_ENOSPC,
+				cr_assert(rc == KAPPA_OK || rc == KAPPA_EFATAL ||
+						  rc == KAPPA_ENOSPC,
 					  "unexpected %s: %s", kappa_strerror(rc), err.msg);
 			}
 			kp_log_close(log);
