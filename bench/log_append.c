@@ -6,11 +6,15 @@
  * a fresh log (fsync_mode always) is opened in its own subdirectory and every thread appends
  * batches of exactly one event with kp_log_append for the duration, timing each call. The
  * log's statistics before and after give the encoded bytes, the group commits and the syncs.
+ * Each thread builds its batch once and appends it again and again. The threads start
+ * 250 ms after the open, which gives the zero-fill thread time to fill its first
+ * prealloc_bytes, so the window measures an open log in its steady state.
  * Then, on the same filesystem, one thread writes the same bytes with write()+fdatasync() at
  * kappa's average group size, for the same duration: (a) appending to a growing file and
  * (b) overwriting a region that was zero-filled and fdatasync'ed first (the stronger
- * baseline, used as "baseline" in the JSON). Last, 256 MiB written in 1 MiB write() calls
- * and one fdatasync give the large sequential figure.
+ * baseline, used as "baseline" in the JSON); its per-sync latency is that of one
+ * write()+fdatasync() pair. Last, 256 MiB written in 1 MiB write() calls and one fdatasync
+ * give the large sequential figure.
  *
  * Output: a human-readable table on stdout, then one JSON object per figure, one per line,
  * and nothing after them. Progress goes to stderr while measuring. MB = 10^6 bytes;
@@ -47,6 +51,7 @@
 #define SEQ_CHUNK (1u << 20)
 #define ZERO_MIN (8u << 20)
 #define ZERO_MAX (256u << 20)
+#define SETTLE_NS 250000000u /* after kp_log_open, before the threads start */
 
 /* A growable array of latencies in nanoseconds. */
 typedef struct lat_vec {
@@ -382,6 +387,9 @@ run_kappa(const char *dir, const kp_log_options *o, config_result *r)
 			die("pthread_create: %s", strerror(rc));
 	}
 
+	/* Let the log settle (the zero-fill thread fills its first prealloc_bytes right after
+	 * the open), so the window measures the steady state of a log that is already open. */
+	sleep_ns(SETTLE_NS);
 	kp_log_stats before, after;
 	kp_log_get_stats(log, &before);
 	pthread_barrier_wait(&start);
@@ -680,7 +688,9 @@ main(int argc, char **argv)
 		if (strlen(dir_opt) >= sizeof(base) - 64)
 			die("--dir path too long");
 		strcpy(base, dir_opt);
-		if (mkdir(base, 0755) < 0 && errno != EEXIST)
+		if (mkdir(base, 0755) == 0)
+			own_dir = 1; /* created here: removed at the end like the default */
+		else if (errno != EEXIST)
 			die("mkdir %s: %s", base, strerror(errno));
 	} else {
 		strcpy(base, "/var/tmp/kappa-bench-XXXXXX");
@@ -706,7 +716,7 @@ main(int argc, char **argv)
 	config_result *rs = calloc(n, sizeof(*rs));
 	if (!rs)
 		die("out of memory");
-	char path[PATH_MAX];
+	char path[PATH_MAX + 64]; /* base (< PATH_MAX) + a short name */
 	size_t k = 0;
 	for (size_t si = 0; si < nsizes; si++) {
 		for (size_t ti = 0; ti < nthreads; ti++, k++) {

@@ -65,6 +65,201 @@ const char *kappa_strerror(int code);
 /* The library version, e.g. "0.1.0". */
 const char *kappa_version(void);
 
+/* ==== Opening a database ================================================================ */
+
+typedef struct kappa_db kappa_db;
+
+/* Durability of appends. */
+typedef enum kappa_fsync {
+	KAPPA_FSYNC_ALWAYS = 0, /* acknowledged means on disk (fdatasync): the default */
+	KAPPA_FSYNC_INTERVAL,   /* acknowledged after write; synced every fsync_interval_ms */
+	KAPPA_FSYNC_NEVER,      /* acknowledged after write; synced on segment roll and close */
+} kappa_fsync;
+
+/* Limits of kappa's names and sizes. */
+#define KAPPA_MAX_STREAM 200     /* bytes of a stream name */
+#define KAPPA_MAX_TYPE 100       /* bytes of an event type */
+#define KAPPA_MAX_SUBJECT 200    /* bytes of a subject id */
+#define KAPPA_MAX_REQUEST_ID 128 /* bytes of a request id */
+#define KAPPA_MAX_CLAIM 512      /* bytes of a claim key */
+
+typedef struct kappa_options {
+	kappa_fsync fsync;
+	uint32_t fsync_interval_ms;   /* KAPPA_FSYNC_INTERVAL (default 100) */
+	uint64_t segment_bytes;       /* log segment size (default 256 MiB) */
+	int64_t retention_ms;         /* delete log segments older than this (0: keep all) */
+	uint64_t retention_bytes;     /* keep the log under this size (0: no limit) */
+	int64_t dedup_window_ms;      /* request ids are remembered this long (default 7 days) */
+	uint64_t dedup_min_ids;       /* ... and at least this many of the latest (10 million) */
+	uint64_t max_event_bytes;     /* one event, encoded (default 1 MiB) */
+	uint64_t max_append_bytes;    /* one append, encoded (default 16 MiB) */
+	uint32_t max_append_events;   /* events in one append (default 10,000) */
+	uint32_t max_append_claims;   /* claims in one append (default 100) */
+	uint64_t index_map_bytes;     /* address space reserved for the index (default 64 GiB) */
+	/* Where kappa reports what recovery did (torn tails cut, indexes rebuilt), one line per
+	 * call. NULL: silent. */
+	void (*notice)(void *ctx, const char *line);
+	void *notice_ctx;
+} kappa_options;
+
+/* Fill 'o' with the defaults. */
+void kappa_options_init(kappa_options *o);
+
+/* Open (creating if needed) the database in directory 'dir'.
+ *  options: NULL for the defaults.
+ *  OUT: *db (NULL on error).
+ * Errors: KAPPA_EINVAL (bad options), KAPPA_ELOCKED (open elsewhere), KAPPA_ECORRUPT (the
+ * log is damaged before its tail; the message names segment, offset and position),
+ * KAPPA_EIO, KAPPA_ENOSPC, KAPPA_ENOMEM. */
+int kappa_open(const char *dir, const kappa_options *options, kappa_db **db, kappa_err *err);
+
+/* Finish pending appends, make everything durable, and free 'db'. No other call on 'db'
+ * may run concurrently or follow. */
+void kappa_close(kappa_db *db);
+
+/* ==== Appending ========================================================================= */
+
+/* expected_version: one of these, or an exact version (>= 0), the stream's current last. */
+#define KAPPA_ANY (-1)       /* no check */
+#define KAPPA_NO_STREAM (-2) /* the stream must not exist yet */
+#define KAPPA_EXISTS (-3)    /* the stream must exist */
+
+/* One event to append. 'data' is a JSON object (required); 'metadata' a JSON object or
+ * NULL; 'subject' NULL or the data subject's id. Lengths of 0 mean strlen(). */
+typedef struct kappa_event_in {
+	const char *type;
+	const char *data;
+	size_t data_len;
+	const char *subject;
+	const char *metadata;
+	size_t metadata_len;
+} kappa_event_in;
+
+/* A uniqueness claim: take 'key' for the stream (release = 0) or give it up (release = 1). */
+typedef struct kappa_claim {
+	const char *key;
+	int release;
+} kappa_claim;
+
+typedef struct kappa_append_result {
+	uint64_t first_position; /* position of the first event appended */
+	uint64_t last_position;  /* and of the last */
+	uint64_t version;        /* the stream's version after the append */
+	int deduplicated;        /* a retry of an earlier request: nothing was written */
+	/* On KAPPA_EWRONG_VERSION: the stream's actual last version (-1: no such stream). */
+	int64_t actual_version;
+	/* On KAPPA_ECLAIM_TAKEN: the claim and the stream holding it. */
+	char claim_key[KAPPA_MAX_CLAIM + 1];
+	char claim_holder[KAPPA_MAX_STREAM + 1];
+} kappa_append_result;
+
+/* Append 'n' events to 'stream' atomically: all land, in order, in one batch, or none do.
+ * Returns only when the events are durable (per the fsync option).
+ *  expected_version: KAPPA_ANY, KAPPA_NO_STREAM, KAPPA_EXISTS or an exact version.
+ *  request_id: NULL, or 1..KAPPA_MAX_REQUEST_ID bytes. A retry with the same id and the same
+ *      content (stream, expected version, events, claims) returns the original result with
+ *      deduplicated = 1 and writes nothing, also after a restart and while the first attempt
+ *      is still being synced; ids are remembered for dedup_window_ms and at least the last
+ *      dedup_min_ids of them. Past that window an id is forgotten and a retry appends again.
+ *  claims: 'm' claims and releases applied with the events.
+ *  OUT: *result (may be NULL).
+ * Errors: KAPPA_EINVAL (a bad name, type, id, claim or JSON), KAPPA_ETOOBIG (over a limit),
+ * KAPPA_EWRONG_VERSION (result->actual_version), KAPPA_EREQUEST_REUSED (same id, other
+ * content), KAPPA_ECLAIM_TAKEN (result->claim_key, ->claim_holder), KAPPA_ENOSPC,
+ * KAPPA_EFATAL (an earlier write or sync failed: reopen), KAPPA_EBUSY, KAPPA_ECLOSED.
+ * Nothing is written on any error.
+ * Thread: safe; concurrent appends are validated one at a time in position order. */
+int kappa_append(kappa_db *db, const char *stream, int64_t expected_version,
+		 const char *request_id, const kappa_event_in *events, size_t n,
+		 const kappa_claim *claims, size_t m, kappa_append_result *result, kappa_err *err);
+
+/* ==== Reading =========================================================================== */
+
+/* An event as read. Every pointer borrows from the iterator that returned it and stays
+ * valid until the next call on that iterator or its release. Strings are not
+ * NUL-terminated: use the lengths. */
+typedef struct kappa_event {
+	uint64_t position;
+	uint64_t version;
+	int64_t time_ms; /* append time, ms since the epoch */
+	const char *stream;
+	size_t stream_len;
+	const char *type;
+	size_t type_len;
+	const char *data; /* a JSON object */
+	size_t data_len;
+	const char *subject; /* NULL: none */
+	size_t subject_len;
+	const char *metadata; /* NULL: none */
+	size_t metadata_len;
+} kappa_event;
+
+typedef struct kappa_iter kappa_iter;
+
+#define KAPPA_FORWARD 0
+#define KAPPA_BACKWARD 1
+
+/* Read up to 'max' events of 'stream' from version 'from_version' (KAPPA_FORWARD: that
+ * version and later; KAPPA_BACKWARD: that version and earlier, UINT64_MAX meaning the
+ * last). Sees every append acknowledged before the call. A stream that does not exist reads
+ * as empty.
+ * Errors: KAPPA_EINVAL (bad name or direction), KAPPA_ENOMEM. */
+int kappa_read_stream(kappa_db *db, const char *stream, uint64_t from_version, uint64_t max,
+		      int direction, kappa_iter **it, kappa_err *err);
+
+/* Read up to 'max' events of the whole log from 'from_position', in order.
+ * Errors: KAPPA_ERANGE (below the first retained position), KAPPA_ENOMEM. */
+int kappa_read_log(kappa_db *db, uint64_t from_position, uint64_t max, kappa_iter **it,
+		   kappa_err *err);
+
+/* The next event: 1 (filled 'ev'), 0 (no more), or an error (KAPPA_ECORRUPT, KAPPA_EIO,
+ * KAPPA_ERANGE). */
+int kappa_iter_next(kappa_iter *it, kappa_event *ev, kappa_err *err);
+
+void kappa_iter_free(kappa_iter *it);
+
+/* ==== Subscribing ======================================================================= */
+
+typedef struct kappa_sub kappa_sub;
+
+/* Follow the log from 'from_position': first what is already there (catch-up), then every
+ * event as it is committed. Each subscriber reads on its own; a slow one never holds up
+ * appends. Errors: KAPPA_ERANGE, KAPPA_ENOMEM. */
+int kappa_subscribe(kappa_db *db, uint64_t from_position, kappa_sub **sub, kappa_err *err);
+
+/* Wait up to 'timeout_ms' (< 0: forever) for the next event: 1 (filled 'ev', valid until the
+ * next call), 0 (timed out), or an error (KAPPA_ECLOSED when the database closes). */
+int kappa_sub_next(kappa_sub *sub, kappa_event *ev, int64_t timeout_ms, kappa_err *err);
+
+void kappa_sub_free(kappa_sub *sub);
+
+/* The position the next appended event will get: the log holds [first, head). */
+uint64_t kappa_head(kappa_db *db);
+
+/* Wait until the event at 'position' is committed, up to 'timeout_ms' (< 0: forever).
+ * Returns KAPPA_OK, KAPPA_ETIMEOUT, KAPPA_ECLOSED or KAPPA_EFATAL. */
+int kappa_wait_position(kappa_db *db, uint64_t position, int64_t timeout_ms);
+
+/* ==== Streams =========================================================================== */
+
+typedef struct kappa_stream_info {
+	int exists;
+	uint64_t last_version;  /* valid when exists */
+	uint64_t last_position; /* valid when exists */
+	uint64_t event_count;
+	uint64_t claims_held;
+} kappa_stream_info;
+
+/* Facts about 'stream' as of every append acknowledged before the call.
+ * Errors: KAPPA_EINVAL (bad name). A stream that does not exist has exists = 0. */
+int kappa_stream_info_get(kappa_db *db, const char *stream, kappa_stream_info *info,
+			  kappa_err *err);
+
+/* Call 'cb' for each claim key 'stream' holds (key borrowed for the call). */
+int kappa_stream_claims(kappa_db *db, const char *stream,
+			void (*cb)(void *ctx, const char *key, size_t len), void *ctx,
+			kappa_err *err);
+
 #ifdef __cplusplus
 }
 #endif

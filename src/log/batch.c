@@ -140,6 +140,16 @@ kp_batch_add(kp_batch *b, const kp_event *ev, kappa_err *err)
 }
 
 void
+kp_batch_set_versions(kp_batch *b, uint64_t first_version)
+{
+	size_t off = KP_BATCH_HEADER + b->attrs_len;
+	for (uint32_t i = 0; i < b->count; i++) {
+		kp_put_u64(b->buf.data + off + 4, first_version + i);
+		off += 4 + (size_t)kp_get_u32(b->buf.data + off);
+	}
+}
+
+void
 kp_batch_seal(kp_batch *b, uint64_t first_position, int64_t timestamp_ms, uint64_t durable_below,
 	      uint16_t flags)
 {

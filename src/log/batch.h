@@ -114,6 +114,9 @@ int kp_batch_add(kp_batch *b, const kp_event *ev, kappa_err *err);
 
 void kp_batch_release(kp_batch *b);
 
+/* Set the version field of the batch's events to first_version, first_version + 1, ... */
+void kp_batch_set_versions(kp_batch *b, uint64_t first_version);
+
 /* Fill in the whole header (the fields known only when the batch is placed in the log among
  * them) and the CRC. Called by the log's writer. */
 void kp_batch_seal(kp_batch *b, uint64_t first_position, int64_t timestamp_ms,

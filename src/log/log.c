@@ -341,6 +341,8 @@ kp_log_open(const char *dir, const kp_log_options *opts, kp_log **out, kappa_err
 	pthread_cond_init(&log->w.cond, &ca);
 	pthread_mutex_init(&log->pa.lock, NULL);
 	pthread_cond_init(&log->pa.cond, &ca);
+	pthread_mutex_init(&log->c.lock, NULL);
+	pthread_cond_init(&log->c.cond, &ca);
 	pthread_condattr_destroy(&ca);
 	log->last_time_ms = 0;
 	if (!log->dir) {
@@ -442,6 +444,8 @@ kp_log_close(kp_log *log)
 	pthread_cond_destroy(&log->w.cond);
 	pthread_mutex_destroy(&log->pa.lock);
 	pthread_cond_destroy(&log->pa.cond);
+	pthread_mutex_destroy(&log->c.lock);
+	pthread_cond_destroy(&log->c.cond);
 	free(log->dir);
 	free(log);
 }

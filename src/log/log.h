@@ -62,7 +62,20 @@ typedef struct kp_log_options {
 	 * call, no newline. NULL = silent. The library itself never prints. */
 	void (*notice)(void *ctx, const char *line);
 	void *notice_ctx;
+	/* Group hooks, called in the writer thread (both optional). group_commit: every batch
+	 * prepared since the last hook call is now written and synced per the policy, just
+	 * before the callers are answered; 'end' is the position after them. group_abort: the
+	 * batches prepared since the last hook call (from position 'first' on) will never be
+	 * written: undo what their prepare did. */
+	void (*group_commit)(void *ctx, uint64_t end);
+	void (*group_abort)(void *ctx, uint64_t first);
+	void *hook_ctx;
 } kp_log_options;
+
+/* A 'prepare' callback's "skip" answer: write nothing for this request, and answer it
+ * KAPPA_OK together with the group being built (after that group's sync), e.g. a retry of a
+ * request that is already in the log or in this group. */
+#define KP_PREPARE_SKIP 1
 
 /* Fill 'o' with the defaults. */
 void kp_log_options_init(kp_log_options *o);
@@ -85,8 +98,10 @@ typedef struct kp_log_req kp_log_req;
 struct kp_log_req {
 	kp_batch *batch;
 	/* Optional, run in the writer thread in position order just before the batch is placed
-	 * at 'first_position'. Return KAPPA_OK to write it or an error (filled into 'err') to
-	 * reject it; a rejected batch takes no position. It may not touch the log. */
+	 * at 'first_position'. Return KAPPA_OK to write it, KP_PREPARE_SKIP to write nothing but
+	 * answer with the group, or an error (filled into 'err') to reject it; a rejected or
+	 * skipped batch takes no position. It may rewrite the events' versions in the batch
+	 * (kp_batch_set_versions) but not its size. It may not call into the log. */
 	int (*prepare)(kp_log_req *req, uint64_t first_position, kappa_err *err);
 	/* Called exactly once, from the writer thread (or from kp_log_submit itself when the
 	 * request is refused up front), when the batch is durable per the fsync policy (rc ==
@@ -141,6 +156,10 @@ int kp_log_iter_open(kp_log *log, uint64_t from, kp_log_iter **out, kappa_err *e
  * later), or an error: KAPPA_ECORRUPT (names segment, offset, position), KAPPA_ERANGE (the
  * segment was removed by retention under the reader), KAPPA_EIO, KAPPA_ENOMEM. */
 int kp_log_iter_next(kp_log_iter *it, kp_event *ev, kappa_err *err);
+
+/* Move the iterator to 'position' (forwards or backwards); reuses its buffer. Errors as for
+ * kp_log_iter_open. */
+int kp_log_iter_seek(kp_log_iter *it, uint64_t position, kappa_err *err);
 
 /* The position the next kp_log_iter_next would return. */
 uint64_t kp_log_iter_position(const kp_log_iter *it);

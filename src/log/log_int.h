@@ -102,6 +102,16 @@ typedef struct kp_prealloc {
 	int started;
 } kp_prealloc;
 
+/* Answers callers of large groups so the writer can start the next write at once. */
+typedef struct kp_completer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	kp_log_req *head, *tail; /* each with err.code holding its result */
+	int stopping;
+	int started;
+} kp_completer;
+
 struct kp_log {
 	char *dir;
 	kp_log_options o;
@@ -134,10 +144,13 @@ struct kp_log {
 
 	kp_writer w;
 	kp_prealloc pa;
+	kp_completer c;
 	struct iovec *g_iov; /* the writer's group under construction */
 	kp_log_req **g_req;
 	size_t g_n, g_cap;
 	uint64_t g_bytes;
+	kp_log_req *g_skip_head, *g_skip_tail; /* answered with the group, nothing written */
+	int g_prepared; /* prepare ran since the last group hook */
 
 	/* Statistics. */
 	_Atomic uint64_t st_appends, st_events, st_bytes, st_groups, st_syncs, st_sync_ns, st_rolls,

@@ -73,6 +73,31 @@ drop_segment(kp_log_iter *it)
 	it->win_len = 0;
 }
 
+int
+kp_log_iter_seek(kp_log_iter *it, uint64_t position, kappa_err *err)
+{
+	if (position < kp_log_first(it->log))
+		return KP_ERR(err, KAPPA_ERANGE,
+			      "position %" PRIu64 " was removed by retention; the log starts at %" PRIu64,
+			      position, kp_log_first(it->log));
+	if (position == it->pos)
+		return KAPPA_OK;
+	/* Forward within the batch being returned: just skip; otherwise find it afresh, but
+	 * keep the segment (and its read window) when the position is still in it. */
+	it->in_batch = 0;
+	int keep = it->seg && position >= it->seg->first_pos &&
+		   (!atomic_load(&it->seg->sealed) || position < atomic_load(&it->seg->end_pos));
+	it->pos = position;
+	if (keep) {
+		uint64_t at;
+		kp_seg_idx_find(it->seg, position, &it->off, &at);
+		/* batches between the index entry and the position are skipped by header */
+	} else {
+		drop_segment(it);
+	}
+	return KAPPA_OK;
+}
+
 static int
 locate(kp_log_iter *it, kappa_err *err)
 {

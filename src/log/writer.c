@@ -140,6 +140,70 @@ prealloc_switch(kp_log *log, kp_segment *seg, uint64_t zeroed_end)
 	pthread_mutex_unlock(&pa->lock);
 }
 
+/* ---- answering callers ----------------------------------------------------------------
+ * Waking a caller costs a futex call and, on a small machine, a context switch that
+ * competes with the writer for a CPU. Small groups are answered inline (lowest latency for
+ * a lone appender); larger ones are handed to the completer thread so the writer can issue
+ * the next write and sync at once. Order is kept: once anything is queued to the completer,
+ * everything goes through it until it has caught up. */
+
+#define INLINE_ANSWERS 4
+
+static void *
+completer_main(void *arg)
+{
+	kp_log *log = arg;
+	kp_completer *c = &log->c;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->head && !c->stopping)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (!c->head)
+			break;
+		kp_log_req *list = c->head;
+		c->head = c->tail = NULL;
+		pthread_mutex_unlock(&c->lock);
+		while (list) {
+			kp_log_req *r = list;
+			list = r->next;
+			r->next = NULL;
+			r->done(r, r->err.code);
+		}
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Answer 'n' requests (linked by ->next, each with err.code set) in order. */
+static void
+answer(kp_log *log, kp_log_req *list, kp_log_req *last, size_t n)
+{
+	if (!list)
+		return;
+	kp_completer *c = &log->c;
+	if (c->started) {
+		pthread_mutex_lock(&c->lock);
+		if (n > INLINE_ANSWERS || c->head) {
+			if (c->tail)
+				c->tail->next = list;
+			else
+				c->head = list;
+			c->tail = last;
+			pthread_cond_signal(&c->cond);
+			pthread_mutex_unlock(&c->lock);
+			return;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	while (list) {
+		kp_log_req *r = list;
+		list = r->next;
+		r->next = NULL;
+		r->done(r, r->err.code);
+	}
+}
+
 /* ---- the writer ---------------------------------------------------------------------- */
 
 static kp_segment *
@@ -162,10 +226,34 @@ fail_req(kp_log *log, kp_log_req *r, int code, const kappa_err *why)
 }
 
 static void
+take_skips(kp_log *log, kp_log_req **head, kp_log_req **tail, size_t *n)
+{
+	for (kp_log_req *r = log->g_skip_head; r; r = r->next)
+		(*n)++;
+	*head = log->g_skip_head;
+	*tail = log->g_skip_tail;
+	log->g_skip_head = log->g_skip_tail = NULL;
+}
+
+static void
 fail_group(kp_log *log, int code, const kappa_err *why)
 {
+	if (log->g_prepared && log->o.group_abort && log->g_n)
+		log->o.group_abort(log->o.hook_ctx, log->g_req[0]->first_position);
+	else if (log->g_prepared && log->o.group_commit)
+		log->o.group_commit(log->o.hook_ctx, log->next_pos);
+	log->g_prepared = 0;
 	for (size_t i = 0; i < log->g_n; i++)
 		fail_req(log, log->g_req[i], code, why);
+	kp_log_req *sh, *st;
+	size_t sn = 0;
+	take_skips(log, &sh, &st, &sn);
+	while (sh) {
+		kp_log_req *r = sh;
+		sh = r->next;
+		r->next = NULL;
+		fail_req(log, r, code, why);
+	}
 	log->g_n = 0;
 	log->g_bytes = 0;
 }
@@ -243,8 +331,18 @@ sync_due(kp_log *log)
 static void
 flush_group(kp_log *log)
 {
-	if (log->g_n == 0)
+	if (log->g_n == 0) {
+		/* Nothing to write: everything before is durable, so skipped requests (retries
+		 * of earlier appends) can be answered now. */
+		if (log->g_prepared && log->o.group_commit)
+			log->o.group_commit(log->o.hook_ctx, log->next_pos);
+		log->g_prepared = 0;
+		kp_log_req *sh, *st;
+		size_t sn = 0;
+		take_skips(log, &sh, &st, &sn);
+		answer(log, sh, st, sn);
 		return;
+	}
 	kp_segment *s = active(log);
 	uint64_t off = atomic_load(&s->end_off);
 	uint64_t first = log->g_req[0]->first_position;
@@ -305,11 +403,27 @@ flush_group(kp_log *log)
 	atomic_fetch_add(&log->st_groups, 1);
 	if (synced)
 		write_index(log, s, NULL); /* before answering: keeps the I/O order fixed */
+	if (log->g_prepared && log->o.group_commit)
+		log->o.group_commit(log->o.hook_ctx, log->next_pos);
+	log->g_prepared = 0;
 	kp_log_publish(log, log->next_pos);
+	/* Answer: the group's requests, then the skipped ones, in one ordered list. */
+	for (size_t i = 0; i + 1 < log->g_n; i++)
+		log->g_req[i]->next = log->g_req[i + 1];
+	kp_log_req *head = log->g_req[0], *tail = log->g_req[log->g_n - 1];
+	size_t n = log->g_n;
 	for (size_t i = 0; i < log->g_n; i++)
-		log->g_req[i]->done(log->g_req[i], KAPPA_OK);
+		log->g_req[i]->err.code = KAPPA_OK;
+	kp_log_req *sh, *st;
+	take_skips(log, &sh, &st, &n);
+	if (sh) {
+		tail->next = sh;
+		tail = st;
+	}
+	tail->next = NULL;
 	log->g_n = 0;
 	log->g_bytes = 0;
+	answer(log, head, tail, n);
 }
 
 /* Seal the active segment and start a new one at next_pos. */
@@ -391,7 +505,6 @@ process(kp_log *log, kp_log_req *list)
 		list = r->next;
 		r->next = NULL;
 		if (atomic_load(&log->failed)) {
-			flush_group(log); /* fails it */
 			fail_req(log, r, KAPPA_EFATAL, &log->fail_err);
 			continue;
 		}
@@ -412,7 +525,17 @@ process(kp_log *log, kp_log_req *list)
 		}
 		uint64_t pos = log->next_pos;
 		if (r->prepare) {
+			log->g_prepared = 1;
 			int rc = r->prepare(r, pos, &r->err);
+			if (rc == KP_PREPARE_SKIP) {
+				r->err.code = KAPPA_OK;
+				if (log->g_skip_tail)
+					log->g_skip_tail->next = r;
+				else
+					log->g_skip_head = r;
+				log->g_skip_tail = r;
+				continue;
+			}
 			if (rc) {
 				r->err.code = rc;
 				r->done(r, rc);
@@ -510,8 +633,13 @@ kp_writer_start(kp_log *log, kappa_err *err)
 	log->last_retention_ns = 0;
 	if (log->idx_bytes == 0 && atomic_load(&active(log)->end_off) == 0)
 		log->idx_bytes = log->o.index_interval_bytes;
-	if (pthread_create(&log->w.thread, NULL, writer_main, log))
+	if (pthread_create(&log->c.thread, NULL, completer_main, log))
+		return KP_ERR(err, KAPPA_ENOMEM, "cannot start the log completion thread");
+	log->c.started = 1;
+	if (pthread_create(&log->w.thread, NULL, writer_main, log)) {
+		kp_writer_stop(log);
 		return KP_ERR(err, KAPPA_ENOMEM, "cannot start the log writer thread");
+	}
 	log->w.started = 1;
 	if (log->o.prealloc_bytes) {
 		if (pthread_create(&log->pa.thread, NULL, prealloc_main, log)) {
@@ -534,6 +662,14 @@ kp_writer_stop(kp_log *log)
 		pthread_mutex_unlock(&log->w.lock);
 		pthread_join(log->w.thread, NULL);
 		log->w.started = 0;
+	}
+	if (log->c.started) { /* after the writer: it may still hand over answers */
+		pthread_mutex_lock(&log->c.lock);
+		log->c.stopping = 1;
+		pthread_cond_signal(&log->c.cond);
+		pthread_mutex_unlock(&log->c.lock);
+		pthread_join(log->c.thread, NULL);
+		log->c.started = 0;
 	}
 	if (log->pa.started) {
 		pthread_mutex_lock(&log->pa.lock);
