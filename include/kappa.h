@@ -72,30 +72,30 @@ typedef struct kappa_db kappa_db;
 /* Durability of appends. */
 typedef enum kappa_fsync {
 	KAPPA_FSYNC_ALWAYS = 0, /* acknowledged means on disk (fdatasync): the default */
-	KAPPA_FSYNC_INTERVAL,   /* acknowledged after write; synced every fsync_interval_ms */
-	KAPPA_FSYNC_NEVER,      /* acknowledged after write; synced on segment roll and close */
+	KAPPA_FSYNC_INTERVAL,	/* acknowledged after write; synced every fsync_interval_ms */
+	KAPPA_FSYNC_NEVER,	/* acknowledged after write; synced on segment roll and close */
 } kappa_fsync;
 
 /* Limits of kappa's names and sizes. */
-#define KAPPA_MAX_STREAM 200     /* bytes of a stream name */
-#define KAPPA_MAX_TYPE 100       /* bytes of an event type */
-#define KAPPA_MAX_SUBJECT 200    /* bytes of a subject id */
+#define KAPPA_MAX_STREAM 200	 /* bytes of a stream name */
+#define KAPPA_MAX_TYPE 100	 /* bytes of an event type */
+#define KAPPA_MAX_SUBJECT 200	 /* bytes of a subject id */
 #define KAPPA_MAX_REQUEST_ID 128 /* bytes of a request id */
-#define KAPPA_MAX_CLAIM 512      /* bytes of a claim key */
+#define KAPPA_MAX_CLAIM 512	 /* bytes of a claim key */
 
 typedef struct kappa_options {
 	kappa_fsync fsync;
-	uint32_t fsync_interval_ms;   /* KAPPA_FSYNC_INTERVAL (default 100) */
-	uint64_t segment_bytes;       /* log segment size (default 256 MiB) */
-	int64_t retention_ms;         /* delete log segments older than this (0: keep all) */
-	uint64_t retention_bytes;     /* keep the log under this size (0: no limit) */
-	int64_t dedup_window_ms;      /* request ids are remembered this long (default 7 days) */
-	uint64_t dedup_min_ids;       /* ... and at least this many of the latest (10 million) */
-	uint64_t max_event_bytes;     /* one event, encoded (default 1 MiB) */
-	uint64_t max_append_bytes;    /* one append, encoded (default 16 MiB) */
-	uint32_t max_append_events;   /* events in one append (default 10,000) */
-	uint32_t max_append_claims;   /* claims in one append (default 100) */
-	uint64_t index_map_bytes;     /* address space reserved for the index (default 64 GiB) */
+	uint32_t fsync_interval_ms; /* KAPPA_FSYNC_INTERVAL (default 100) */
+	uint64_t segment_bytes;	    /* log segment size (default 256 MiB) */
+	int64_t retention_ms;	    /* delete log segments older than this (0: keep all) */
+	uint64_t retention_bytes;   /* keep the log under this size (0: no limit) */
+	int64_t dedup_window_ms;    /* request ids are remembered this long (default 7 days) */
+	uint64_t dedup_min_ids;	    /* ... and at least this many of the latest (10 million) */
+	uint64_t max_event_bytes;   /* one event, encoded (default 1 MiB) */
+	uint64_t max_append_bytes;  /* one append, encoded (default 16 MiB) */
+	uint32_t max_append_events; /* events in one append (default 10,000) */
+	uint32_t max_append_claims; /* claims in one append (default 100) */
+	uint64_t index_map_bytes;   /* address space reserved for the index (default 64 GiB) */
 	/* Where kappa reports what recovery did (torn tails cut, indexes rebuilt), one line per
 	 * call. NULL: silent. */
 	void (*notice)(void *ctx, const char *line);
@@ -120,7 +120,7 @@ void kappa_close(kappa_db *db);
 /* ==== Appending ========================================================================= */
 
 /* expected_version: one of these, or an exact version (>= 0), the stream's current last. */
-#define KAPPA_ANY (-1)       /* no check */
+#define KAPPA_ANY (-1)	     /* no check */
 #define KAPPA_NO_STREAM (-2) /* the stream must not exist yet */
 #define KAPPA_EXISTS (-3)    /* the stream must exist */
 
@@ -143,9 +143,9 @@ typedef struct kappa_claim {
 
 typedef struct kappa_append_result {
 	uint64_t first_position; /* position of the first event appended */
-	uint64_t last_position;  /* and of the last */
-	uint64_t version;        /* the stream's version after the append */
-	int deduplicated;        /* a retry of an earlier request: nothing was written */
+	uint64_t last_position;	 /* and of the last */
+	uint64_t version;	 /* the stream's version after the append */
+	int deduplicated;	 /* a retry of an earlier request: nothing was written */
 	/* On KAPPA_EWRONG_VERSION: the stream's actual last version (-1: no such stream). */
 	int64_t actual_version;
 	/* On KAPPA_ECLAIM_TAKEN: the claim and the stream holding it. */
@@ -169,9 +169,9 @@ typedef struct kappa_append_result {
  * KAPPA_EFATAL (an earlier write or sync failed: reopen), KAPPA_EBUSY, KAPPA_ECLOSED.
  * Nothing is written on any error.
  * Thread: safe; concurrent appends are validated one at a time in position order. */
-int kappa_append(kappa_db *db, const char *stream, int64_t expected_version,
-		 const char *request_id, const kappa_event_in *events, size_t n,
-		 const kappa_claim *claims, size_t m, kappa_append_result *result, kappa_err *err);
+int kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
+		 const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
+		 kappa_append_result *result, kappa_err *err);
 
 /* ==== Reading =========================================================================== */
 
@@ -244,7 +244,7 @@ int kappa_wait_position(kappa_db *db, uint64_t position, int64_t timeout_ms);
 
 typedef struct kappa_stream_info {
 	int exists;
-	uint64_t last_version;  /* valid when exists */
+	uint64_t last_version;	/* valid when exists */
 	uint64_t last_position; /* valid when exists */
 	uint64_t event_count;
 	uint64_t claims_held;

@@ -75,4 +75,21 @@ kp_get_u64(const uint8_t *p)
 	return (uint64_t)kp_get_u32(p) | ((uint64_t)kp_get_u32(p + 4) << 32);
 }
 
+/* Big-endian, for index keys that must sort by number. */
+static inline void
+kp_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static inline uint64_t
+kp_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
 #endif

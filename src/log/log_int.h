@@ -150,7 +150,7 @@ struct kp_log {
 	size_t g_n, g_cap;
 	uint64_t g_bytes;
 	kp_log_req *g_skip_head, *g_skip_tail; /* answered with the group, nothing written */
-	int g_prepared; /* prepare ran since the last group hook */
+	int g_prepared;			       /* prepare ran since the last group hook */
 
 	/* Statistics. */
 	_Atomic uint64_t st_appends, st_events, st_bytes, st_groups, st_syncs, st_sync_ns, st_rolls,

@@ -78,7 +78,8 @@ kp_log_iter_seek(kp_log_iter *it, uint64_t position, kappa_err *err)
 {
 	if (position < kp_log_first(it->log))
 		return KP_ERR(err, KAPPA_ERANGE,
-			      "position %" PRIu64 " was removed by retention; the log starts at %" PRIu64,
+			      "position %" PRIu64
+			      " was removed by retention; the log starts at %" PRIu64,
 			      position, kp_log_first(it->log));
 	if (position == it->pos)
 		return KAPPA_OK;

@@ -1,0 +1,372 @@
+/*
+ * append.c -- kappa_append: argument checks and encoding in the caller's thread, then the
+ * serial validation (request ids, expected versions, claims) in the log's writer thread,
+ * against the index transaction of the group being built (store.h, design note 2).
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "store/store.h"
+
+typedef struct append_ctx {
+	kappa_db *db;
+	kp_bytes stream;
+	int64_t expected;
+	uint8_t hash[KP_HASH_BYTES];
+	kp_batch batch;
+	kp_attrs *attrs;
+	kappa_append_result *res;
+} append_ctx;
+
+static int
+check_json_object(const char *p, size_t len, const char *what, size_t i, kappa_err *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(p, len, 0, &je);
+	if (!j)
+		return KP_ERR(err, KAPPA_EINVAL, "event %zu: %s is not valid JSON: %s (at %d)", i,
+			      what, je.text, je.position);
+	int ok = json_is_object(j);
+	json_decref(j);
+	if (!ok)
+		return KP_ERR(err, KAPPA_EINVAL, "event %zu: %s must be a JSON object", i, what);
+	return KAPPA_OK;
+}
+
+static void
+hash_part(crypto_generichash_state *st, const void *p, size_t len)
+{
+	uint8_t l[8];
+	kp_put_u64(l, len);
+	crypto_generichash_update(st, l, 8);
+	if (len)
+		crypto_generichash_update(st, p, len);
+}
+
+static int
+put_attr(kp_buf *b, uint8_t tag, const void *p, size_t len)
+{
+	uint8_t h[5];
+	h[0] = tag;
+	kp_put_u32(h + 1, (uint32_t)len);
+	return kp_buf_append(b, h, 5) || kp_buf_append(b, p, len) ? -1 : 0;
+}
+
+static const char *
+expected_name(int64_t e, char *buf, size_t n)
+{
+	switch (e) {
+	case KAPPA_ANY:
+		return "any";
+	case KAPPA_NO_STREAM:
+		return "no_stream";
+	case KAPPA_EXISTS:
+		return "exists";
+	default:
+		snprintf(buf, n, "%" PRId64, e);
+		return buf;
+	}
+}
+
+static void
+fail_index(kappa_db *db, int rc, const char *what)
+{
+	kappa_err e;
+	kp_store_mdb_err(&e, rc, what);
+	if (!atomic_load(&db->index_failed)) {
+		db->index_err = e;
+		atomic_store(&db->index_failed, 1);
+		if (db->o.notice) {
+			char line[400];
+			snprintf(line, sizeof(line), "event=index_failed error=\"%s\"", e.msg);
+			db->o.notice(db->o.notice_ctx, line);
+		}
+	}
+}
+
+/* The writer-thread half: validate against the index as of every earlier append, then
+ * record this one. */
+static int
+prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
+{
+	append_ctx *c = req->ctx;
+	kappa_db *db = c->db;
+	kp_index *ix = &db->ix;
+	kappa_append_result *res = c->res;
+	int rc, found;
+	if (atomic_load(&db->index_failed))
+		return KP_ERR(err, KAPPA_EFATAL, "the index failed earlier (%s); reopen to recover",
+			      db->index_err.msg);
+	if (!db->wtxn && (rc = mdb_txn_begin(ix->env, NULL, 0, &db->wtxn))) {
+		db->wtxn = NULL;
+		fail_index(db, rc, "cannot begin a transaction");
+		return KP_ERR(err, KAPPA_EFATAL, "%s", db->index_err.msg);
+	}
+	MDB_txn *txn = db->wtxn;
+
+	if (c->attrs->request_id.len) {
+		kp_request_rec rr;
+		if ((rc = kp_index_request(ix, txn, c->attrs->request_id, &rr, &found)))
+			goto index_error;
+		if (found) {
+			if (memcmp(rr.hash, c->hash, KP_HASH_BYTES) != 0)
+				return KP_ERR(err, KAPPA_EREQUEST_REUSED,
+					      "request id %.*s was already used for a different append "
+					      "(at position %" PRIu64 ")",
+					      (int)c->attrs->request_id.len,
+					      (const char *)c->attrs->request_id.p, rr.first_position);
+			res->first_position = rr.first_position;
+			res->last_position = rr.last_position;
+			res->version = rr.version;
+			res->deduplicated = 1;
+			return KP_PREPARE_SKIP; /* answered once the group holding it is durable */
+		}
+	}
+
+	kp_stream_rec rec;
+	if ((rc = kp_index_stream(ix, txn, c->stream, &rec, &found)))
+		goto index_error;
+	int ok;
+	switch (c->expected) {
+	case KAPPA_ANY:
+		ok = 1;
+		break;
+	case KAPPA_NO_STREAM:
+		ok = !found;
+		break;
+	case KAPPA_EXISTS:
+		ok = found;
+		break;
+	default:
+		ok = found && rec.last_version == (uint64_t)c->expected;
+	}
+	if (!ok) {
+		char eb[32];
+		res->actual_version = found ? (int64_t)rec.last_version : -1;
+		if (found)
+			return KP_ERR(err, KAPPA_EWRONG_VERSION,
+				      "stream %.*s is at version %" PRIu64 ", expected %s",
+				      (int)c->stream.len, (const char *)c->stream.p, rec.last_version,
+				      expected_name(c->expected, eb, sizeof(eb)));
+		return KP_ERR(err, KAPPA_EWRONG_VERSION, "stream %.*s does not exist, expected %s",
+			      (int)c->stream.len, (const char *)c->stream.p,
+			      expected_name(c->expected, eb, sizeof(eb)));
+	}
+
+	for (size_t i = 0; i < c->attrs->nclaims; i++) {
+		kp_bytes key = c->attrs->claims[i].key, holder;
+		if ((rc = kp_index_claim(ix, txn, key, &holder, &found)))
+			goto index_error;
+		if (found && (holder.len != c->stream.len ||
+			      memcmp(holder.p, c->stream.p, holder.len) != 0)) {
+			snprintf(res->claim_key, sizeof(res->claim_key), "%.*s", (int)key.len,
+				 (const char *)key.p);
+			snprintf(res->claim_holder, sizeof(res->claim_holder), "%.*s",
+				 (int)holder.len, (const char *)holder.p);
+			return KP_ERR(err, KAPPA_ECLAIM_TAKEN, "claim %s is held by stream %s",
+				      res->claim_key, res->claim_holder);
+		}
+	}
+
+	uint64_t first_version = found ? rec.last_version + 1 : 0;
+	kp_batch_set_versions(&c->batch, first_version);
+	kp_apply_batch ab = {first_position, kp_now_ms(), c->batch.count,
+			     c->stream,	     first_version, c->attrs};
+	if ((rc = kp_index_apply(ix, txn, &ab)))
+		goto index_error;
+	if (++db->appends_since_expiry >= 1024) {
+		db->appends_since_expiry = 0;
+		if ((rc = kp_index_expire(ix, txn, kp_now_ms(), db->o.dedup_window_ms,
+					  db->o.dedup_min_ids, 4096)))
+			goto index_error;
+	}
+	res->first_position = first_position;
+	res->last_position = first_position + c->batch.count - 1;
+	res->version = first_version + c->batch.count - 1;
+	res->deduplicated = 0;
+	return KAPPA_OK;
+index_error:
+	fail_index(db, rc, "cannot validate an append");
+	return KP_ERR(err, KAPPA_EFATAL, "%s", db->index_err.msg);
+}
+
+void
+kp_store_group_commit(void *ctx, uint64_t end)
+{
+	kappa_db *db = ctx;
+	(void)end;
+	if (!db->wtxn)
+		return;
+	int rc = mdb_txn_commit(db->wtxn);
+	db->wtxn = NULL;
+	if (rc)
+		fail_index(db, rc, "cannot commit");
+}
+
+void
+kp_store_group_abort(void *ctx, uint64_t first)
+{
+	kappa_db *db = ctx;
+	(void)first;
+	if (db->wtxn)
+		mdb_txn_abort(db->wtxn);
+	db->wtxn = NULL;
+}
+
+int
+kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
+	     const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
+	     kappa_append_result *result, kappa_err *err)
+{
+	kappa_append_result scratch;
+	kappa_append_result *res = result ? result : &scratch;
+	memset(res, 0, sizeof(*res));
+	res->actual_version = -1;
+	int rc;
+	if (!db)
+		return KP_ERR(err, KAPPA_EINVAL, "no database");
+	if (!stream)
+		return KP_ERR(err, KAPPA_EINVAL, "no stream name");
+	size_t slen = strlen(stream);
+	if ((rc = kp_check_name((const uint8_t *)stream, slen, KAPPA_MAX_STREAM, "stream name",
+				err)))
+		return rc;
+	if (n == 0 || !events)
+		return KP_ERR(err, KAPPA_EINVAL, "an append needs at least one event");
+	if (n > db->o.max_append_events)
+		return KP_ERR(err, KAPPA_ETOOBIG, "%zu events in one append; the limit is %u", n,
+			      db->o.max_append_events);
+	if (expected_version < KAPPA_EXISTS)
+		return KP_ERR(err, KAPPA_EINVAL, "expected version %" PRId64 " is not valid",
+			      expected_version);
+	size_t rlen = request_id ? strlen(request_id) : 0;
+	if (request_id && (rc = kp_check_name((const uint8_t *)request_id, rlen,
+					      KAPPA_MAX_REQUEST_ID, "request id", err)))
+		return rc;
+	if (m && !claims)
+		return KP_ERR(err, KAPPA_EINVAL, "no claims given");
+	if (m > db->o.max_append_claims)
+		return KP_ERR(err, KAPPA_ETOOBIG, "%zu claims in one append; the limit is %u", m,
+			      db->o.max_append_claims);
+	for (size_t i = 0; i < m; i++) {
+		if (!claims[i].key)
+			return KP_ERR(err, KAPPA_EINVAL, "claim %zu has no key", i);
+		if ((rc = kp_check_name((const uint8_t *)claims[i].key, strlen(claims[i].key),
+					KAPPA_MAX_CLAIM, "claim key", err)))
+			return rc;
+	}
+
+	/* Attributes, and the content hash that tells a retry from a reuse of its id. */
+	append_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.db = db;
+	c.stream = (kp_bytes){(const uint8_t *)stream, slen};
+	c.expected = expected_version;
+	c.res = res;
+	kp_attrs *attrs = malloc(sizeof(*attrs));
+	kp_buf ab = KP_BUF_INIT;
+	if (!attrs)
+		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	c.attrs = attrs;
+	crypto_generichash_state hs;
+	crypto_generichash_init(&hs, NULL, 0, KP_HASH_BYTES);
+	hash_part(&hs, stream, slen);
+	uint8_t ev8[8];
+	kp_put_u64(ev8, (uint64_t)expected_version);
+	hash_part(&hs, ev8, 8);
+	for (size_t i = 0; i < n; i++) {
+		const kappa_event_in *e = &events[i];
+		hash_part(&hs, e->type ? e->type : "", e->type ? strlen(e->type) : 0);
+		size_t dl = e->data ? (e->data_len ? e->data_len : strlen(e->data)) : 0;
+		hash_part(&hs, e->data ? e->data : "", dl);
+		hash_part(&hs, e->subject ? e->subject : "", e->subject ? strlen(e->subject) : 0);
+		size_t ml = e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata))
+					: 0;
+		hash_part(&hs, e->metadata ? e->metadata : "", ml);
+	}
+	for (size_t i = 0; i < m; i++) {
+		uint8_t op = claims[i].release ? 1 : 0;
+		hash_part(&hs, &op, 1);
+		hash_part(&hs, claims[i].key, strlen(claims[i].key));
+	}
+	crypto_generichash_final(&hs, c.hash, KP_HASH_BYTES);
+	int oom = 0;
+	if (request_id)
+		oom |= put_attr(&ab, KP_ATTR_REQUEST_ID, request_id, rlen) |
+		       put_attr(&ab, KP_ATTR_REQUEST_HASH, c.hash, KP_HASH_BYTES);
+	for (size_t i = 0; i < m; i++)
+		oom |= put_attr(&ab, claims[i].release ? KP_ATTR_RELEASE : KP_ATTR_CLAIM,
+				claims[i].key, strlen(claims[i].key));
+	if (oom) {
+		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		goto out;
+	}
+
+	kp_batch_limits lim = {db->o.max_event_bytes, db->o.max_append_bytes,
+			       db->o.max_append_events};
+	if ((rc = kp_batch_init(&c.batch, &lim, ab.data, ab.len, err)))
+		goto out;
+	/* the attributes now live in the batch: decode them from there */
+	if ((rc = kp_attrs_decode((kp_bytes){c.batch.buf.data + KP_BATCH_HEADER, ab.len}, attrs,
+				  err)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const kappa_event_in *e = &events[i];
+		if (!e->type) {
+			rc = KP_ERR(err, KAPPA_EINVAL, "event %zu has no type", i);
+			goto out;
+		}
+		if (!e->data) {
+			rc = KP_ERR(err, KAPPA_EINVAL, "event %zu has no data", i);
+			goto out;
+		}
+		size_t dl = e->data_len ? e->data_len : strlen(e->data);
+		size_t ml = e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata))
+					: 0;
+		if (dl + ml + KP_EVENT_HEADER + slen > db->o.max_event_bytes) {
+			rc = KP_ERR(err, KAPPA_ETOOBIG,
+				    "event %zu is %zu bytes; the limit is %" PRIu64, i,
+				    dl + ml + KP_EVENT_HEADER + slen, db->o.max_event_bytes);
+			goto out;
+		}
+		if ((rc = check_json_object(e->data, dl, "data", i, err)))
+			goto out;
+		if (e->metadata && (rc = check_json_object(e->metadata, ml, "metadata", i, err)))
+			goto out;
+		kp_event ev = {0};
+		ev.stream = c.stream;
+		ev.type = (kp_bytes){(const uint8_t *)e->type, strlen(e->type)};
+		ev.data = (kp_bytes){(const uint8_t *)e->data, dl};
+		if (e->subject)
+			ev.subject = (kp_bytes){(const uint8_t *)e->subject, strlen(e->subject)};
+		if (e->subject && ev.subject.len == 0) {
+			rc = KP_ERR(err, KAPPA_EINVAL, "event %zu has an empty subject", i);
+			goto out;
+		}
+		if (e->metadata)
+			ev.metadata = (kp_bytes){(const uint8_t *)e->metadata, ml};
+		if ((rc = kp_batch_add(&c.batch, &ev, err))) {
+			/* name the event in the message */
+			if (err) {
+				char tmp[sizeof(err->msg)];
+				snprintf(tmp, sizeof(tmp), "event %zu: %.230s", i, err->msg);
+				memcpy(err->msg, tmp, sizeof(tmp));
+			}
+			goto out;
+		}
+	}
+	uint64_t first;
+	rc = kp_log_append_prepared(db->log, &c.batch, prepare, &c, &first, err);
+	if (rc == KAPPA_OK && !res->deduplicated && first != res->first_position)
+		rc = KP_ERR(err, KAPPA_EFATAL, "internal error: position mismatch");
+out:
+	kp_batch_release(&c.batch);
+	kp_buf_release(&ab);
+	free(attrs);
+	return rc;
+}

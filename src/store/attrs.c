@@ -1,0 +1,45 @@
+/*
+ * attrs.c -- the event store's batch attributes: request id, request content hash, claims
+ * and releases, stored in each batch (as TLV: tag u8, length u32 LE, bytes) so the indexes
+ * can be rebuilt from the log alone.
+ */
+#include <string.h>
+
+#include "store/store.h"
+
+int
+kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err)
+{
+	memset(a, 0, offsetof(kp_attrs, claims));
+	size_t off = 0;
+	while (off < raw.len) {
+		if (raw.len - off < 5)
+			return KP_ERR(err, KAPPA_ECORRUPT, "batch attributes are cut short");
+		uint8_t tag = raw.p[off];
+		uint32_t len = kp_get_u32(raw.p + off + 1);
+		off += 5;
+		if (len > raw.len - off)
+			return KP_ERR(err, KAPPA_ECORRUPT, "batch attribute %u overruns", tag);
+		kp_bytes v = {raw.p + off, len};
+		off += len;
+		switch (tag) {
+		case KP_ATTR_REQUEST_ID:
+			a->request_id = v;
+			break;
+		case KP_ATTR_REQUEST_HASH:
+			a->request_hash = v;
+			break;
+		case KP_ATTR_CLAIM:
+		case KP_ATTR_RELEASE:
+			if (a->nclaims == KP_MAX_CLAIMS_DECODED)
+				return KP_ERR(err, KAPPA_ECORRUPT, "too many claims in a batch");
+			a->claims[a->nclaims].key = v;
+			a->claims[a->nclaims].release = tag == KP_ATTR_RELEASE;
+			a->nclaims++;
+			break;
+		default:
+			break; /* unknown attributes are skipped: newer writers may add some */
+		}
+	}
+	return KAPPA_OK;
+}

@@ -1,0 +1,384 @@
+/*
+ * db.c -- opening and closing a kappa database: the data directory layout, the log, and
+ * the indexes with their trust rules (store.h, design note 3) and catch-up from the log.
+ *
+ *   DATA/log/     the log (src/log)
+ *   DATA/index/   LMDB indexes, plus "state": "open BOOT_ID" while open, "clean" after close
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "store/store.h"
+
+void
+kappa_options_init(kappa_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->fsync = KAPPA_FSYNC_ALWAYS;
+	o->fsync_interval_ms = 100;
+	o->segment_bytes = 256u << 20;
+	o->dedup_window_ms = 7LL * 24 * 3600 * 1000;
+	o->dedup_min_ids = 10000000;
+	o->max_event_bytes = 1u << 20;
+	o->max_append_bytes = 16u << 20;
+	o->max_append_events = 10000;
+	o->max_append_claims = 100;
+	o->index_map_bytes = sizeof(size_t) >= 8 ? 64ull << 30 : 1u << 30;
+}
+
+static void
+notice(kappa_db *db, const char *fmt, ...) KP_PRINTF(2, 3);
+
+static void
+notice(kappa_db *db, const char *fmt, ...)
+{
+	if (!db->o.notice)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	db->o.notice(db->o.notice_ctx, line);
+}
+
+static char *
+path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static void
+boot_id(char *out, size_t n)
+{
+	snprintf(out, n, "unknown");
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	if (!f)
+		return;
+	if (fgets(out, (int)n, f))
+		out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
+/* Write the index state file durably (temp file, fsync, rename, fsync dir). */
+static int
+write_state(const char *ixdir, const char *content, kappa_err *err)
+{
+	char *path = path_join(ixdir, "state"), *tmp = path_join(ixdir, "state.tmp");
+	int rc = KAPPA_OK;
+	if (!path || !tmp) {
+		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		goto out;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t len = strlen(content);
+	if (fd < 0 || write(fd, content, len) != (ssize_t)len || fsync(fd) < 0 ||
+	    close(fd) < 0 || rename(tmp, path) < 0 ||
+	    kp_io_fsync_dir(kp_io_posix(), ixdir) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		rc = KP_ERR_SYS(err, kp_err_from_errno(e), e, "cannot write %s", path);
+	}
+out:
+	free(path);
+	free(tmp);
+	return rc;
+}
+
+/* Decide whether the index on disk can be trusted (1) or must be rebuilt (0). */
+static int
+index_trusted(kappa_db *db, const char *ixdir, const char *boot)
+{
+	char *data = path_join(ixdir, "data.mdb"), *state = path_join(ixdir, "state");
+	struct stat st;
+	int trusted = 0;
+	const char *why = "no index yet";
+	if (data && state && stat(data, &st) == 0) {
+		char buf[128] = "";
+		FILE *f = fopen(state, "r");
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = '\0';
+			fclose(f);
+		}
+		buf[strcspn(buf, "\n")] = '\0';
+		if (!strcmp(buf, "clean")) {
+			trusted = 1;
+		} else if (!strncmp(buf, "open ", 5) && !strcmp(buf + 5, boot) &&
+			   strcmp(boot, "unknown") != 0) {
+			trusted = 1; /* the process died, the machine did not: page cache intact */
+		} else {
+			why = buf[0] ? "it was open when the machine stopped" : "its state is unknown";
+			notice(db, "event=index_rebuild dir=%s reason=\"%s\"", ixdir, why);
+			char *lock = path_join(ixdir, "lock.mdb");
+			unlink(data);
+			if (lock)
+				unlink(lock);
+			free(lock);
+		}
+	}
+	free(data);
+	free(state);
+	return trusted;
+}
+
+/* One batch from the log, as read by an iterator positioned at its first event. */
+static int
+apply_from_log(kappa_db *db, MDB_txn *txn, const kp_event *ev, kappa_err *err)
+{
+	kp_attrs *a = malloc(sizeof(*a));
+	if (!a)
+		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	int rc = kp_attrs_decode(ev->batch_attrs, a, err);
+	if (rc == KAPPA_OK) {
+		kp_apply_batch b = {ev->position, ev->time_ms, ev->batch_count,
+				    ev->stream,	  ev->version, a};
+		int m = kp_index_apply(&db->ix, txn, &b);
+		if (m)
+			rc = kp_store_mdb_err(err, m, "cannot index the log");
+	}
+	free(a);
+	return rc;
+}
+
+int
+kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
+{
+	kp_index *ix = &db->ix;
+	MDB_txn *txn;
+	int m = mdb_txn_begin(ix->env, NULL, 0, &txn);
+	if (m)
+		return kp_store_mdb_err(err, m, "cannot begin");
+	int rc = KAPPA_OK;
+	uint64_t pos;
+	if ((m = kp_index_get_u64(ix, txn, "position", &pos))) {
+		rc = kp_store_mdb_err(err, m, "cannot read the position");
+		goto fail;
+	}
+	uint64_t first = kp_log_first(db->log), head = kp_log_head(db->log);
+	if (!rebuild && (pos > head || pos < first)) {
+		notice(db,
+		       "event=index_rebuild reason=\"index at position %" PRIu64
+		       " is outside the log [%" PRIu64 ", %" PRIu64 ")\"",
+		       pos, first, head);
+		rebuild = 1;
+	}
+	if (rebuild) {
+		if ((rc = kp_index_clear(ix, txn, err)))
+			goto fail;
+		pos = first;
+	}
+	if (pos == head) {
+		if ((m = mdb_txn_commit(txn)))
+			return kp_store_mdb_err(err, m, "cannot commit");
+		return KAPPA_OK;
+	}
+	uint64_t t0 = kp_mono_ns(), batches = 0, from = pos;
+	kp_log_iter *it;
+	if ((rc = kp_log_iter_open(db->log, pos, &it, err)))
+		goto fail;
+	kp_event ev;
+	int r;
+	while ((r = kp_log_iter_next(it, &ev, err)) == 1) {
+		if (ev.batch_index != 0)
+			continue;
+		if ((rc = apply_from_log(db, txn, &ev, err)))
+			break;
+		if (++batches % 10000 == 0) {
+			if ((m = mdb_txn_commit(txn)) || (m = mdb_txn_begin(ix->env, NULL, 0, &txn))) {
+				txn = NULL;
+				rc = kp_store_mdb_err(err, m, "cannot commit");
+				break;
+			}
+		}
+	}
+	kp_log_iter_close(it);
+	if (r < 0 && rc == KAPPA_OK)
+		rc = r;
+	if (rc)
+		goto fail;
+	if ((m = mdb_txn_commit(txn)))
+		return kp_store_mdb_err(err, m, "cannot commit");
+	notice(db,
+	       "event=index_caught_up from=%" PRIu64 " to=%" PRIu64 " batches=%" PRIu64
+	       " seconds=%.3f rebuild=%d",
+	       from, head, batches, (double)(kp_mono_ns() - t0) / 1e9, rebuild);
+	return KAPPA_OK;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_ok;
+
+static void
+sodium_start(void)
+{
+	sodium_ok = sodium_init() >= 0;
+}
+
+static int
+check_options(const kappa_options *o, kappa_err *err)
+{
+	if (o->fsync > KAPPA_FSYNC_NEVER)
+		return KP_ERR(err, KAPPA_EINVAL, "unknown fsync mode %d", (int)o->fsync);
+	if (o->dedup_window_ms < 0)
+		return KP_ERR(err, KAPPA_EINVAL, "the dedup window must not be negative");
+	if (o->max_append_events < 1 || o->max_append_events > 100000)
+		return KP_ERR(err, KAPPA_EINVAL, "events per append must be 1..100000");
+	if (o->max_append_claims > KP_MAX_CLAIMS_DECODED)
+		return KP_ERR(err, KAPPA_EINVAL, "claims per append must be at most %d",
+			      KP_MAX_CLAIMS_DECODED);
+	if (o->index_map_bytes < (1u << 20))
+		return KP_ERR(err, KAPPA_EINVAL, "the index map must be at least 1 MiB");
+	return KAPPA_OK;
+}
+
+int
+kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_err *err)
+{
+	if (out)
+		*out = NULL;
+	if (!out)
+		return KP_ERR(err, KAPPA_EINVAL, "no place to return the database");
+	if (!dir || !*dir)
+		return KP_ERR(err, KAPPA_EINVAL, "no data directory given");
+	pthread_once(&sodium_once, sodium_start);
+	if (!sodium_ok)
+		return KP_ERR(err, KAPPA_EIO, "libsodium failed to initialise");
+	kappa_db *db = calloc(1, sizeof(*db));
+	if (!db)
+		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	if (options)
+		db->o = *options;
+	else
+		kappa_options_init(&db->o);
+	int rc = check_options(&db->o, err);
+	char *logdir = NULL, *ixdir = NULL;
+	if (rc)
+		goto fail;
+	db->dir = strdup(dir);
+	logdir = path_join(dir, "log");
+	ixdir = path_join(dir, "index");
+	if (!db->dir || !logdir || !ixdir) {
+		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		rc = KP_ERR_SYS(err, kp_err_from_errno(errno), errno, "cannot create %s", dir);
+		goto fail;
+	}
+
+	kp_log_options lo;
+	kp_log_options_init(&lo);
+	lo.fsync_mode = (kp_fsync_mode)db->o.fsync;
+	lo.fsync_interval_ms = db->o.fsync_interval_ms;
+	lo.segment_bytes = db->o.segment_bytes;
+	lo.retention_ms = db->o.retention_ms;
+	lo.retention_bytes = db->o.retention_bytes;
+	lo.limits.max_event_bytes = db->o.max_event_bytes;
+	lo.limits.max_batch_bytes = db->o.max_append_bytes;
+	lo.limits.max_events = db->o.max_append_events;
+	if (lo.max_group_bytes < lo.limits.max_batch_bytes)
+		lo.max_group_bytes = lo.limits.max_batch_bytes;
+	lo.notice = db->o.notice;
+	lo.notice_ctx = db->o.notice_ctx;
+	lo.group_commit = kp_store_group_commit;
+	lo.group_abort = kp_store_group_abort;
+	lo.hook_ctx = db;
+	/* The log first: it takes the directory lock. */
+	if ((rc = kp_log_open(logdir, &lo, &db->log, err)))
+		goto fail;
+
+	char boot[64];
+	boot_id(boot, sizeof(boot));
+	if (mkdir(ixdir, 0755) < 0 && errno != EEXIST) {
+		rc = KP_ERR_SYS(err, kp_err_from_errno(errno), errno, "cannot create %s", ixdir);
+		goto fail;
+	}
+	int trusted = index_trusted(db, ixdir, boot);
+	rc = kp_index_open(&db->ix, ixdir, db->o.index_map_bytes, err);
+	if (rc == KAPPA_ECORRUPT) {
+		notice(db, "event=index_rebuild dir=%s reason=\"%s\"", ixdir, err ? err->msg : "");
+		char *data = path_join(ixdir, "data.mdb"), *lock = path_join(ixdir, "lock.mdb");
+		if (data)
+			unlink(data);
+		if (lock)
+			unlink(lock);
+		free(data);
+		free(lock);
+		trusted = 0;
+		rc = kp_index_open(&db->ix, ixdir, db->o.index_map_bytes, err);
+	}
+	if (rc)
+		goto fail;
+	int dead;
+	mdb_reader_check(db->ix.env, &dead);
+	char state[80];
+	snprintf(state, sizeof(state), "open %s\n", boot);
+	if ((rc = write_state(ixdir, state, err)))
+		goto fail;
+	if ((rc = kp_store_catch_up(db, !trusted, err)))
+		goto fail;
+	free(logdir);
+	free(ixdir);
+	*out = db;
+	return KAPPA_OK;
+fail:
+	free(logdir);
+	free(ixdir);
+	kappa_close(db);
+	return rc;
+}
+
+void
+kappa_close(kappa_db *db)
+{
+	if (!db)
+		return;
+	/* The log drains its queue and runs the last group hook before it returns. */
+	kp_log_close(db->log);
+	db->log = NULL;
+	if (db->wtxn)
+		mdb_txn_abort(db->wtxn);
+	db->wtxn = NULL;
+	if (db->ix.env) {
+		int clean = !atomic_load(&db->index_failed) && mdb_env_sync(db->ix.env, 1) == 0;
+		char *ixdir = db->ix.dir ? strdup(db->ix.dir) : NULL;
+		kp_index_close(&db->ix);
+		if (clean && ixdir)
+			write_state(ixdir, "clean\n", NULL);
+		free(ixdir);
+	}
+	free(db->dir);
+	free(db);
+}
+
+uint64_t
+kappa_head(kappa_db *db)
+{
+	return kp_log_head(db->log);
+}
+
+int
+kappa_wait_position(kappa_db *db, uint64_t position, int64_t timeout_ms)
+{
+	return kp_log_wait(db->log, position, timeout_ms);
+}

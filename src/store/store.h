@@ -1,0 +1,139 @@
+/*
+ * store.h -- the event store's internals: the kappa_db handle, its LMDB indexes, and the
+ * batch attributes it keeps in the log. Only src/store/ includes this.
+ *
+ * Design notes:
+ *  1. The log is the truth; the indexes (DATA/index, LMDB) are derived from it and carry the
+ *     log position they reflect ("meta/position"). Opening catches them up from the log, or
+ *     rebuilds them from the first retained position when they are missing or untrusted.
+ *  2. Every append is validated in the log's writer thread, in position order (the 'prepare'
+ *     callback), against one LMDB write transaction that spans the group being built, so
+ *     validation sees every earlier append of the same group. The group-commit hook commits
+ *     it after the group's sync and before any caller is answered (read-your-writes); the
+ *     abort hook drops it when the group is not written. Live appends and rebuilds apply a
+ *     batch through the same function (kp_index_apply), so they cannot disagree.
+ *  3. The environment runs with MDB_NOSYNC: a killed process leaves committed transactions
+ *     in the page cache, so they survive. An operating-system crash may not; the index keeps
+ *     a state file ("open BOOT_ID" while open, "clean" after a synced close), and an index
+ *     found open under another boot id is rebuilt instead of trusted.
+ */
+#ifndef KP_STORE_H
+#define KP_STORE_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/err.h"
+#include "kappa.h"
+#include "log/log.h"
+
+#define KP_HASH_BYTES 16 /* request content hash (BLAKE2b-128) */
+#define KP_CLAIM_HASH 32 /* claim key digest (BLAKE2b-256) */
+
+/* Batch attribute tags (TLV: tag u8, length u32, bytes). */
+enum {
+	KP_ATTR_REQUEST_ID = 1,
+	KP_ATTR_REQUEST_HASH = 2,
+	KP_ATTR_CLAIM = 3,
+	KP_ATTR_RELEASE = 4,
+};
+
+/* Decoded attributes of one batch; pointers borrow from the batch. */
+#define KP_MAX_CLAIMS_DECODED 1024
+typedef struct kp_attrs {
+	kp_bytes request_id;
+	kp_bytes request_hash;
+	size_t nclaims;
+	struct {
+		kp_bytes key;
+		int release;
+	} claims[KP_MAX_CLAIMS_DECODED];
+} kp_attrs;
+
+int kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err);
+
+/* The LMDB indexes. */
+typedef struct kp_index {
+	MDB_env *env;
+	MDB_dbi meta;	    /* "position", "stream_seq", "req_seq", "req_count", "schema" */
+	MDB_dbi streams;    /* name -> kp_stream_rec */
+	MDB_dbi versions;   /* stream id BE64 | version BE64 -> position LE64 */
+	MDB_dbi requests;   /* request id -> kp_request_rec */
+	MDB_dbi req_order;  /* seq BE64 -> request id (oldest first, for expiry) */
+	MDB_dbi claims;	    /* BLAKE2b-256(claim key) -> holder stream name */
+	MDB_dbi stream_claims; /* stream id BE64 | claim digest -> claim key */
+	char *dir;
+} kp_index;
+
+typedef struct kp_stream_rec {
+	uint64_t id;
+	uint64_t last_version;
+	uint64_t last_position;
+	uint64_t event_count;
+	uint64_t claims_held;
+} kp_stream_rec;
+
+typedef struct kp_request_rec {
+	uint8_t hash[KP_HASH_BYTES];
+	uint64_t first_position;
+	uint64_t last_position;
+	uint64_t version;
+	int64_t time_ms;
+	uint64_t seq;
+} kp_request_rec;
+
+/* A decoded batch for kp_index_apply. */
+typedef struct kp_apply_batch {
+	uint64_t first_position;
+	int64_t time_ms;
+	uint32_t count;
+	kp_bytes stream;	/* all events of a kappa batch share their stream */
+	uint64_t first_version; /* version of the first event */
+	kp_attrs *attrs;
+} kp_apply_batch;
+
+int kp_index_open(kp_index *ix, const char *dir, uint64_t map_bytes, kappa_err *err);
+void kp_index_close(kp_index *ix);
+/* Empty every table (inside 'txn'). */
+int kp_index_clear(kp_index *ix, MDB_txn *txn, kappa_err *err);
+/* Lookups return 0 or an LMDB error; absent values read as 0 / found = 0. */
+int kp_index_get_u64(kp_index *ix, MDB_txn *txn, const char *key, uint64_t *v);
+int kp_index_put_u64(kp_index *ix, MDB_txn *txn, const char *key, uint64_t v);
+int kp_index_stream(kp_index *ix, MDB_txn *txn, kp_bytes name, kp_stream_rec *rec, int *found);
+int kp_index_request(kp_index *ix, MDB_txn *txn, kp_bytes id, kp_request_rec *rec, int *found);
+/* The holder of a claim ('holder' borrows from the txn). */
+int kp_index_claim(kp_index *ix, MDB_txn *txn, kp_bytes key, kp_bytes *holder, int *found);
+/* Apply the effects of one batch: stream state, version map, claims, request record,
+ * meta/position. Returns 0 or an LMDB error. */
+int kp_index_apply(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b);
+/* Forget expired request ids (older than 'window_ms' and beyond the newest 'min_ids'), at
+ * most 'max' of them. */
+int kp_index_expire(kp_index *ix, MDB_txn *txn, int64_t now_ms, int64_t window_ms,
+		    uint64_t min_ids, int max);
+void kp_claim_digest(kp_bytes key, uint8_t out[KP_CLAIM_HASH]);
+
+/* The database handle. */
+struct kappa_db {
+	char *dir;
+	kappa_options o;
+	kp_log *log;
+	kp_index ix;
+	/* The writer's transaction spanning the group being built (writer thread only). */
+	MDB_txn *wtxn;
+	uint64_t appends_since_expiry;
+	/* Set when the index could not follow the log (an LMDB failure): appends are refused
+	 * until reopen, which catches up from the log. */
+	_Atomic int index_failed;
+	kappa_err index_err;
+};
+
+/* Catch the index up with the log (or rebuild it). Called by kappa_open. */
+int kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err);
+/* Log hooks (writer thread). */
+void kp_store_group_commit(void *ctx, uint64_t end);
+void kp_store_group_abort(void *ctx, uint64_t first);
+/* Map an LMDB error. */
+int kp_store_mdb_err(kappa_err *err, int rc, const char *what);
+
+#endif
