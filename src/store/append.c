@@ -311,10 +311,6 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 			       db->o.max_append_events};
 	if ((rc = kp_batch_init(&c.batch, &lim, ab.data, ab.len, err)))
 		goto out;
-	/* the attributes now live in the batch: decode them from there */
-	if ((rc = kp_attrs_decode((kp_bytes){c.batch.buf.data + KP_BATCH_HEADER, ab.len}, attrs,
-				  err)))
-		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const kappa_event_in *e = &events[i];
 		if (!e->type) {
@@ -360,6 +356,11 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 			goto out;
 		}
 	}
+	/* The attributes live in the batch, whose buffer is final only now: decode them from
+	 * there, so what is validated and indexed is exactly what is written. */
+	if ((rc = kp_attrs_decode((kp_bytes){c.batch.buf.data + KP_BATCH_HEADER, ab.len}, attrs,
+				  err)))
+		goto out;
 	uint64_t first;
 	rc = kp_log_append_prepared(db->log, &c.batch, prepare, &c, &first, err);
 	if (rc == KAPPA_OK && !res->deduplicated && first != res->first_position)
