@@ -69,6 +69,10 @@ typedef struct kp_log_options {
 	 * written: undo what their prepare did. */
 	void (*group_commit)(void *ctx, uint64_t end);
 	void (*group_abort)(void *ctx, uint64_t first);
+	/* Called in the writer thread when it has nothing queued, before it sleeps, and again
+	 * when kp_log_kick wakes it. Returns -1, or in how many ms to call it again if the
+	 * writer is still idle then. */
+	int (*idle)(void *ctx);
 	void *hook_ctx;
 } kp_log_options;
 
@@ -128,6 +132,9 @@ int kp_log_append(kp_log *log, kp_batch *batch, uint64_t *first_position, kappa_
 int kp_log_append_prepared(kp_log *log, kp_batch *batch,
 			   int (*prepare)(kp_log_req *, uint64_t, kappa_err *), void *ctx,
 			   uint64_t *first_position, kappa_err *err);
+
+/* Wake the writer so that it runs its idle hook (if it is idle). Thread: any. */
+void kp_log_kick(kp_log *log);
 
 /* ---- reading ------------------------------------------------------------------------ */
 

@@ -83,6 +83,7 @@ typedef struct kp_writer {
 	kp_log_req *head, *tail;
 	uint64_t queued_bytes;
 	int waiting; /* the writer is in cond_wait */
+	int kicked;  /* kp_log_kick asked for the idle hook */
 	int stopping;
 	int started;
 } kp_writer;

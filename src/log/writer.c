@@ -584,9 +584,19 @@ writer_main(void *arg)
 	kp_writer *w = &log->w;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
+		int idle_ms = -1, idled = 0;
 		while (!w->head && !w->stopping) {
-			int64_t wait_ms = -1;
-			if (log->unsynced && log->o.fsync_mode == KP_FSYNC_INTERVAL)
+			if (log->o.idle && (!idled || w->kicked)) {
+				w->kicked = 0;
+				idled = 1;
+				pthread_mutex_unlock(&w->lock);
+				idle_ms = log->o.idle(log->o.hook_ctx);
+				pthread_mutex_lock(&w->lock);
+				continue;
+			}
+			int64_t wait_ms = idle_ms;
+			if (log->unsynced && log->o.fsync_mode == KP_FSYNC_INTERVAL &&
+			    (wait_ms < 0 || wait_ms > (int64_t)log->o.fsync_interval_ms))
 				wait_ms = log->o.fsync_interval_ms;
 			if (log->o.retention_ms || log->o.retention_bytes)
 				wait_ms = wait_ms < 0 || wait_ms > 1000 ? 1000 : wait_ms;
@@ -600,6 +610,9 @@ writer_main(void *arg)
 					pthread_mutex_unlock(&w->lock);
 					periodic(log);
 					pthread_mutex_lock(&w->lock);
+					if (idle_ms >= 0)
+						w->kicked =
+							1; /* its timer ran out: call it again */
 				}
 			}
 			w->waiting = 0;
@@ -623,6 +636,8 @@ writer_main(void *arg)
 		if (!atomic_load(&log->failed))
 			write_index(log, s, NULL);
 	}
+	if (log->o.idle)
+		log->o.idle(log->o.hook_ctx);
 	return NULL;
 }
 
@@ -687,6 +702,17 @@ kp_writer_stop(kp_log *log)
 }
 
 /* ---- submitting ---------------------------------------------------------------------- */
+
+void
+kp_log_kick(kp_log *log)
+{
+	kp_writer *w = &log->w;
+	pthread_mutex_lock(&w->lock);
+	w->kicked = 1;
+	if (w->waiting)
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
 
 void
 kp_log_submit(kp_log *log, kp_log_req *req)

@@ -81,6 +81,7 @@ fail_index(kappa_db *db, int rc, const char *what)
 	if (!atomic_load(&db->index_failed)) {
 		db->index_err = e;
 		atomic_store(&db->index_failed, 1);
+		kp_store_index_published(db, atomic_load(&db->index_pos)); /* wake readers */
 		if (db->o.notice) {
 			char line[400];
 			snprintf(line, sizeof(line), "event=index_failed error=\"%s\"", e.msg);
@@ -115,11 +116,12 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 			goto index_error;
 		if (found) {
 			if (memcmp(rr.hash, c->hash, KP_HASH_BYTES) != 0)
-				return KP_ERR(err, KAPPA_EREQUEST_REUSED,
-					      "request id %.*s was already used for a different append "
-					      "(at position %" PRIu64 ")",
-					      (int)c->attrs->request_id.len,
-					      (const char *)c->attrs->request_id.p, rr.first_position);
+				return KP_ERR(
+					err, KAPPA_EREQUEST_REUSED,
+					"request id %.*s was already used for a different append "
+					"(at position %" PRIu64 ")",
+					(int)c->attrs->request_id.len,
+					(const char *)c->attrs->request_id.p, rr.first_position);
 			res->first_position = rr.first_position;
 			res->last_position = rr.last_position;
 			res->version = rr.version;
@@ -151,8 +153,8 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 		if (found)
 			return KP_ERR(err, KAPPA_EWRONG_VERSION,
 				      "stream %.*s is at version %" PRIu64 ", expected %s",
-				      (int)c->stream.len, (const char *)c->stream.p, rec.last_version,
-				      expected_name(c->expected, eb, sizeof(eb)));
+				      (int)c->stream.len, (const char *)c->stream.p,
+				      rec.last_version, expected_name(c->expected, eb, sizeof(eb)));
 		return KP_ERR(err, KAPPA_EWRONG_VERSION, "stream %.*s does not exist, expected %s",
 			      (int)c->stream.len, (const char *)c->stream.p,
 			      expected_name(c->expected, eb, sizeof(eb)));
@@ -160,10 +162,11 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 
 	for (size_t i = 0; i < c->attrs->nclaims; i++) {
 		kp_bytes key = c->attrs->claims[i].key, holder;
-		if ((rc = kp_index_claim(ix, txn, key, &holder, &found)))
+		int held;
+		if ((rc = kp_index_claim(ix, txn, key, &holder, &held)))
 			goto index_error;
-		if (found && (holder.len != c->stream.len ||
-			      memcmp(holder.p, c->stream.p, holder.len) != 0)) {
+		if (held && (holder.len != c->stream.len ||
+			     memcmp(holder.p, c->stream.p, holder.len) != 0)) {
 			snprintf(res->claim_key, sizeof(res->claim_key), "%.*s", (int)key.len,
 				 (const char *)key.p);
 			snprintf(res->claim_holder, sizeof(res->claim_holder), "%.*s",
@@ -175,13 +178,14 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 
 	uint64_t first_version = found ? rec.last_version + 1 : 0;
 	kp_batch_set_versions(&c->batch, first_version);
-	kp_apply_batch ab = {first_position, kp_now_ms(), c->batch.count,
+	kp_apply_batch ab = {first_position, kp_now_ms(),   c->batch.count,
 			     c->stream,	     first_version, c->attrs};
-	if ((rc = kp_index_apply(ix, txn, &ab)))
+	if ((rc = kp_index_apply(ix, txn, &db->ctr, &ab)))
 		goto index_error;
+	db->txn_batches++;
 	if (++db->appends_since_expiry >= 1024) {
 		db->appends_since_expiry = 0;
-		if ((rc = kp_index_expire(ix, txn, kp_now_ms(), db->o.dedup_window_ms,
+		if ((rc = kp_index_expire(ix, txn, &db->ctr, kp_now_ms(), db->o.dedup_window_ms,
 					  db->o.dedup_min_ids, 4096)))
 			goto index_error;
 	}
@@ -195,17 +199,59 @@ index_error:
 	return KP_ERR(err, KAPPA_EFATAL, "%s", db->index_err.msg);
 }
 
+/* Commit the open index transaction and tell waiting readers (writer thread). */
+static void
+commit_index(kappa_db *db)
+{
+	if (!db->wtxn)
+		return;
+	int rc = kp_index_save_counters(&db->ix, db->wtxn, &db->ctr);
+	if (rc) {
+		mdb_txn_abort(db->wtxn);
+		db->wtxn = NULL;
+		fail_index(db, rc, "cannot save counters");
+	} else {
+		rc = mdb_txn_commit(db->wtxn);
+		db->wtxn = NULL;
+		if (rc)
+			fail_index(db, rc, "cannot commit");
+	}
+	db->last_commit_ns = kp_mono_ns();
+	db->txn_batches = 0;
+	kp_store_index_published(db, rc ? atomic_load(&db->index_pos) : db->txn_pos);
+}
+
+#define COMMIT_EVERY_NS 10000000u /* under load */
+#define COMMIT_IDLE_NS 2000000u	  /* when the writer has nothing queued */
+
 void
 kp_store_group_commit(void *ctx, uint64_t end)
 {
 	kappa_db *db = ctx;
-	(void)end;
-	if (!db->wtxn)
+	db->txn_pos = end;
+	if (!db->wtxn) {
+		if (atomic_load(&db->index_pos) < end)
+			kp_store_index_published(db, end); /* nothing to index in between */
 		return;
-	int rc = mdb_txn_commit(db->wtxn);
-	db->wtxn = NULL;
-	if (rc)
-		fail_index(db, rc, "cannot commit");
+	}
+	if (atomic_load(&db->index_wanted) > atomic_load(&db->index_pos) ||
+	    kp_mono_ns() - db->last_commit_ns >= COMMIT_EVERY_NS || db->txn_batches >= 20000)
+		commit_index(db);
+}
+
+int
+kp_store_idle(void *ctx)
+{
+	kappa_db *db = ctx;
+	if (!db->wtxn)
+		return -1;
+	uint64_t since = kp_mono_ns() - db->last_commit_ns;
+	if (atomic_load(&db->index_wanted) > atomic_load(&db->index_pos) ||
+	    since >= COMMIT_IDLE_NS || atomic_load(&db->index_failed)) {
+		commit_index(db);
+		return -1;
+	}
+	return (int)((COMMIT_IDLE_NS - since) / 1000000u) + 1;
 }
 
 void
@@ -216,6 +262,14 @@ kp_store_group_abort(void *ctx, uint64_t first)
 	if (db->wtxn)
 		mdb_txn_abort(db->wtxn);
 	db->wtxn = NULL;
+	db->txn_batches = 0;
+	/* The transaction also held durable appends of earlier groups: replay them. */
+	kappa_err e;
+	if (kp_store_catch_up(db, 0, &e) != KAPPA_OK && !atomic_load(&db->index_failed)) {
+		db->index_err = e;
+		atomic_store(&db->index_failed, 1);
+	}
+	kp_store_index_published(db, atomic_load(&db->index_pos));
 }
 
 int
@@ -285,8 +339,8 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 		size_t dl = e->data ? (e->data_len ? e->data_len : strlen(e->data)) : 0;
 		hash_part(&hs, e->data ? e->data : "", dl);
 		hash_part(&hs, e->subject ? e->subject : "", e->subject ? strlen(e->subject) : 0);
-		size_t ml = e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata))
-					: 0;
+		size_t ml =
+			e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata)) : 0;
 		hash_part(&hs, e->metadata ? e->metadata : "", ml);
 	}
 	for (size_t i = 0; i < m; i++) {
@@ -322,8 +376,8 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 			goto out;
 		}
 		size_t dl = e->data_len ? e->data_len : strlen(e->data);
-		size_t ml = e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata))
-					: 0;
+		size_t ml =
+			e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata)) : 0;
 		if (dl + ml + KP_EVENT_HEADER + slen > db->o.max_event_bytes) {
 			rc = KP_ERR(err, KAPPA_ETOOBIG,
 				    "event %zu is %zu bytes; the limit is %" PRIu64, i,
@@ -350,7 +404,7 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 			/* name the event in the message */
 			if (err) {
 				char tmp[sizeof(err->msg)];
-				snprintf(tmp, sizeof(tmp), "event %zu: %.230s", i, err->msg);
+				snprintf(tmp, sizeof(tmp), "event %zu: %.200s", i, err->msg);
 				memcpy(err->msg, tmp, sizeof(tmp));
 			}
 			goto out;

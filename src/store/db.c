@@ -36,8 +36,7 @@ kappa_options_init(kappa_options *o)
 	o->index_map_bytes = sizeof(size_t) >= 8 ? 64ull << 30 : 1u << 30;
 }
 
-static void
-notice(kappa_db *db, const char *fmt, ...) KP_PRINTF(2, 3);
+static void notice(kappa_db *db, const char *fmt, ...) KP_PRINTF(2, 3);
 
 static void
 notice(kappa_db *db, const char *fmt, ...)
@@ -86,9 +85,8 @@ write_state(const char *ixdir, const char *content, kappa_err *err)
 	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	size_t len = strlen(content);
-	if (fd < 0 || write(fd, content, len) != (ssize_t)len || fsync(fd) < 0 ||
-	    close(fd) < 0 || rename(tmp, path) < 0 ||
-	    kp_io_fsync_dir(kp_io_posix(), ixdir) < 0) {
+	if (fd < 0 || write(fd, content, len) != (ssize_t)len || fsync(fd) < 0 || close(fd) < 0 ||
+	    rename(tmp, path) < 0 || kp_io_fsync_dir(kp_io_posix(), ixdir) < 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
@@ -123,7 +121,8 @@ index_trusted(kappa_db *db, const char *ixdir, const char *boot)
 			   strcmp(boot, "unknown") != 0) {
 			trusted = 1; /* the process died, the machine did not: page cache intact */
 		} else {
-			why = buf[0] ? "it was open when the machine stopped" : "its state is unknown";
+			why = buf[0] ? "it was open when the machine stopped"
+				     : "its state is unknown";
 			notice(db, "event=index_rebuild dir=%s reason=\"%s\"", ixdir, why);
 			char *lock = path_join(ixdir, "lock.mdb");
 			unlink(data);
@@ -139,7 +138,8 @@ index_trusted(kappa_db *db, const char *ixdir, const char *boot)
 
 /* One batch from the log, as read by an iterator positioned at its first event. */
 static int
-apply_from_log(kappa_db *db, MDB_txn *txn, const kp_event *ev, kappa_err *err)
+apply_from_log(kappa_db *db, MDB_txn *txn, kp_index_counters *ctr, const kp_event *ev,
+	       kappa_err *err)
 {
 	kp_attrs *a = malloc(sizeof(*a));
 	if (!a)
@@ -148,7 +148,7 @@ apply_from_log(kappa_db *db, MDB_txn *txn, const kp_event *ev, kappa_err *err)
 	if (rc == KAPPA_OK) {
 		kp_apply_batch b = {ev->position, ev->time_ms, ev->batch_count,
 				    ev->stream,	  ev->version, a};
-		int m = kp_index_apply(&db->ix, txn, &b);
+		int m = kp_index_apply(&db->ix, txn, ctr, &b);
 		if (m)
 			rc = kp_store_mdb_err(err, m, "cannot index the log");
 	}
@@ -156,6 +156,24 @@ apply_from_log(kappa_db *db, MDB_txn *txn, const kp_event *ev, kappa_err *err)
 	return rc;
 }
 
+static int
+commit_counters(kappa_db *db, MDB_txn *txn, const kp_index_counters *ctr, kappa_err *err)
+{
+	int m = kp_index_save_counters(&db->ix, txn, ctr);
+	if (m) {
+		mdb_txn_abort(txn);
+		return kp_store_mdb_err(err, m, "cannot save counters");
+	}
+	if ((m = mdb_txn_commit(txn)))
+		return kp_store_mdb_err(err, m, "cannot commit");
+	return KAPPA_OK;
+}
+
+/*
+ * Apply the log from the index's position to the head, in transactions of 10,000 batches
+ * (or everything from the first retained position when rebuilding). Leaves db->ctr and
+ * db->index_pos matching what was committed.
+ */
 int
 kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
 {
@@ -165,63 +183,110 @@ kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
 	if (m)
 		return kp_store_mdb_err(err, m, "cannot begin");
 	int rc = KAPPA_OK;
-	uint64_t pos;
-	if ((m = kp_index_get_u64(ix, txn, "position", &pos))) {
-		rc = kp_store_mdb_err(err, m, "cannot read the position");
-		goto fail;
+	kp_index_counters ctr;
+	if ((m = kp_index_load_counters(ix, txn, &ctr))) {
+		mdb_txn_abort(txn);
+		return kp_store_mdb_err(err, m, "cannot read the counters");
 	}
 	uint64_t first = kp_log_first(db->log), head = kp_log_head(db->log);
-	if (!rebuild && (pos > head || pos < first)) {
+	if (!rebuild && (ctr.position > head || ctr.position < first)) {
 		notice(db,
 		       "event=index_rebuild reason=\"index at position %" PRIu64
 		       " is outside the log [%" PRIu64 ", %" PRIu64 ")\"",
-		       pos, first, head);
+		       ctr.position, first, head);
 		rebuild = 1;
 	}
 	if (rebuild) {
-		if ((rc = kp_index_clear(ix, txn, err)))
-			goto fail;
-		pos = first;
+		if ((rc = kp_index_clear(ix, txn, err))) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		memset(&ctr, 0, sizeof(ctr));
+		ctr.position = first;
 	}
-	if (pos == head) {
-		if ((m = mdb_txn_commit(txn)))
-			return kp_store_mdb_err(err, m, "cannot commit");
-		return KAPPA_OK;
-	}
-	uint64_t t0 = kp_mono_ns(), batches = 0, from = pos;
-	kp_log_iter *it;
-	if ((rc = kp_log_iter_open(db->log, pos, &it, err)))
-		goto fail;
-	kp_event ev;
-	int r;
-	while ((r = kp_log_iter_next(it, &ev, err)) == 1) {
-		if (ev.batch_index != 0)
-			continue;
-		if ((rc = apply_from_log(db, txn, &ev, err)))
-			break;
-		if (++batches % 10000 == 0) {
-			if ((m = mdb_txn_commit(txn)) || (m = mdb_txn_begin(ix->env, NULL, 0, &txn))) {
-				txn = NULL;
-				rc = kp_store_mdb_err(err, m, "cannot commit");
+	uint64_t t0 = kp_mono_ns(), batches = 0, from = ctr.position;
+	if (ctr.position < head) {
+		kp_log_iter *it;
+		if ((rc = kp_log_iter_open(db->log, ctr.position, &it, err))) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		kp_event ev;
+		int r, live = 1; /* 'txn' is open */
+		while ((r = kp_log_iter_next(it, &ev, err)) == 1 && ev.position < head) {
+			if (ev.batch_index != 0)
+				continue;
+			if ((rc = apply_from_log(db, txn, &ctr, &ev, err)))
 				break;
+			if (++batches % 10000 == 0) {
+				live = 0;
+				if ((rc = commit_counters(db, txn, &ctr, err)))
+					break;
+				if ((m = mdb_txn_begin(ix->env, NULL, 0, &txn))) {
+					rc = kp_store_mdb_err(err, m, "cannot begin");
+					break;
+				}
+				live = 1;
 			}
 		}
+		kp_log_iter_close(it);
+		if (r < 0 && rc == KAPPA_OK)
+			rc = r;
+		if (rc) {
+			if (live)
+				mdb_txn_abort(txn);
+			return rc;
+		}
 	}
-	kp_log_iter_close(it);
-	if (r < 0 && rc == KAPPA_OK)
-		rc = r;
-	if (rc)
-		goto fail;
-	if ((m = mdb_txn_commit(txn)))
-		return kp_store_mdb_err(err, m, "cannot commit");
-	notice(db,
-	       "event=index_caught_up from=%" PRIu64 " to=%" PRIu64 " batches=%" PRIu64
-	       " seconds=%.3f rebuild=%d",
-	       from, head, batches, (double)(kp_mono_ns() - t0) / 1e9, rebuild);
+	if ((rc = commit_counters(db, txn, &ctr, err)))
+		return rc;
+	db->ctr = ctr;
+	db->txn_pos = ctr.position;
+	kp_store_index_published(db, ctr.position);
+	if (batches || rebuild)
+		notice(db,
+		       "event=index_caught_up from=%" PRIu64 " to=%" PRIu64 " batches=%" PRIu64
+		       " seconds=%.3f rebuild=%d",
+		       from, ctr.position, batches, (double)(kp_mono_ns() - t0) / 1e9, rebuild);
 	return KAPPA_OK;
-fail:
-	if (txn)
-		mdb_txn_abort(txn);
+}
+
+void
+kp_store_index_published(kappa_db *db, uint64_t pos)
+{
+	pthread_mutex_lock(&db->index_lock);
+	if (pos > atomic_load(&db->index_pos))
+		atomic_store(&db->index_pos, pos);
+	pthread_cond_broadcast(&db->index_cond);
+	pthread_mutex_unlock(&db->index_lock);
+}
+
+int
+kp_store_index_wait(kappa_db *db, kappa_err *err)
+{
+	uint64_t want = kp_log_head(db->log);
+	if (atomic_load(&db->index_pos) >= want)
+		return KAPPA_OK;
+	pthread_mutex_lock(&db->index_lock);
+	if (atomic_load(&db->index_wanted) < want)
+		atomic_store(&db->index_wanted, want);
+	pthread_mutex_unlock(&db->index_lock);
+	kp_log_kick(db->log);
+	int rc = KAPPA_OK;
+	struct timespec dl = kp_deadline_ms(30000);
+	pthread_mutex_lock(&db->index_lock);
+	while (atomic_load(&db->index_pos) < want) {
+		if (atomic_load(&db->index_failed)) {
+			rc = KP_ERR(err, KAPPA_EFATAL, "the index failed (%s); reopen to recover",
+				    db->index_err.msg);
+			break;
+		}
+		if (pthread_cond_timedwait(&db->index_cond, &db->index_lock, &dl) == ETIMEDOUT) {
+			rc = KP_ERR(err, KAPPA_ETIMEOUT, "the index did not catch up with the log");
+			break;
+		}
+	}
+	pthread_mutex_unlock(&db->index_lock);
 	return rc;
 }
 
@@ -266,6 +331,12 @@ kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_
 	kappa_db *db = calloc(1, sizeof(*db));
 	if (!db)
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	pthread_mutex_init(&db->index_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&db->index_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (options)
 		db->o = *options;
 	else
@@ -302,6 +373,7 @@ kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_
 	lo.notice_ctx = db->o.notice_ctx;
 	lo.group_commit = kp_store_group_commit;
 	lo.group_abort = kp_store_group_abort;
+	lo.idle = kp_store_idle;
 	lo.hook_ctx = db;
 	/* The log first: it takes the directory lock. */
 	if ((rc = kp_log_open(logdir, &lo, &db->log, err)))
@@ -337,6 +409,7 @@ kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_
 		goto fail;
 	if ((rc = kp_store_catch_up(db, !trusted, err)))
 		goto fail;
+	db->last_commit_ns = kp_mono_ns();
 	free(logdir);
 	free(ixdir);
 	*out = db;
@@ -367,6 +440,8 @@ kappa_close(kappa_db *db)
 			write_state(ixdir, "clean\n", NULL);
 		free(ixdir);
 	}
+	pthread_mutex_destroy(&db->index_lock);
+	pthread_cond_destroy(&db->index_cond);
 	free(db->dir);
 	free(db);
 }
@@ -374,11 +449,11 @@ kappa_close(kappa_db *db)
 uint64_t
 kappa_head(kappa_db *db)
 {
-	return kp_log_head(db->log);
+	return db ? kp_log_head(db->log) : 0;
 }
 
 int
 kappa_wait_position(kappa_db *db, uint64_t position, int64_t timeout_ms)
 {
-	return kp_log_wait(db->log, position, timeout_ms);
+	return db ? kp_log_wait(db->log, position, timeout_ms) : KAPPA_EINVAL;
 }

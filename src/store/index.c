@@ -17,7 +17,7 @@
 int
 kp_store_mdb_err(kappa_err *err, int rc, const char *what)
 {
-	int code = rc == ENOMEM ? KAPPA_ENOMEM
+	int code = rc == ENOMEM				? KAPPA_ENOMEM
 		   : rc == ENOSPC || rc == MDB_MAP_FULL ? KAPPA_ENOSPC
 		   : rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_PAGE_NOTFOUND
 			   ? KAPPA_ECORRUPT
@@ -55,9 +55,12 @@ kp_index_open(kp_index *ix, const char *dir, uint64_t map_bytes, kappa_err *err)
 	struct {
 		const char *name;
 		MDB_dbi *dbi;
-	} dbs[] = {{"meta", &ix->meta},		  {"streams", &ix->streams},
-		   {"versions", &ix->versions},	  {"requests", &ix->requests},
-		   {"req_order", &ix->req_order}, {"claims", &ix->claims},
+	} dbs[] = {{"meta", &ix->meta},
+		   {"streams", &ix->streams},
+		   {"versions", &ix->versions},
+		   {"requests", &ix->requests},
+		   {"req_order", &ix->req_order},
+		   {"claims", &ix->claims},
 		   {"stream_claims", &ix->stream_claims}};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)))
@@ -224,15 +227,28 @@ kp_index_claim(kp_index *ix, MDB_txn *txn, kp_bytes key, kp_bytes *holder, int *
 	return 0;
 }
 
-static int
-next_seq(kp_index *ix, MDB_txn *txn, const char *key, uint64_t *out)
+int
+kp_index_load_counters(kp_index *ix, MDB_txn *txn, kp_index_counters *c)
 {
-	uint64_t v;
-	int rc = kp_index_get_u64(ix, txn, key, &v);
-	if (rc)
+	int rc;
+	if ((rc = kp_index_get_u64(ix, txn, "position", &c->position)) ||
+	    (rc = kp_index_get_u64(ix, txn, "stream_seq", &c->stream_seq)) ||
+	    (rc = kp_index_get_u64(ix, txn, "req_seq", &c->req_seq)) ||
+	    (rc = kp_index_get_u64(ix, txn, "req_count", &c->req_count)))
 		return rc;
-	*out = v;
-	return kp_index_put_u64(ix, txn, key, v + 1);
+	return 0;
+}
+
+int
+kp_index_save_counters(kp_index *ix, MDB_txn *txn, const kp_index_counters *c)
+{
+	int rc;
+	if ((rc = kp_index_put_u64(ix, txn, "position", c->position)) ||
+	    (rc = kp_index_put_u64(ix, txn, "stream_seq", c->stream_seq)) ||
+	    (rc = kp_index_put_u64(ix, txn, "req_seq", c->req_seq)) ||
+	    (rc = kp_index_put_u64(ix, txn, "req_count", c->req_count)))
+		return rc;
+	return 0;
 }
 
 static int
@@ -274,7 +290,7 @@ apply_claims(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b, kp_stream_rec 
 }
 
 int
-kp_index_apply(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b)
+kp_index_apply(kp_index *ix, MDB_txn *txn, kp_index_counters *ctr, const kp_apply_batch *b)
 {
 	kp_stream_rec rec;
 	int found;
@@ -283,8 +299,7 @@ kp_index_apply(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b)
 		return rc;
 	if (!found) {
 		memset(&rec, 0, sizeof(rec));
-		if ((rc = next_seq(ix, txn, "stream_seq", &rec.id)))
-			return rc;
+		rec.id = ctr->stream_seq++;
 	}
 	uint8_t vk[16], vd[8];
 	kp_put_be64(vk, rec.id);
@@ -316,41 +331,37 @@ kp_index_apply(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b)
 		rr.version = rec.last_version;
 		rr.time_ms = b->time_ms;
 		int had;
-		uint64_t count;
-		if ((rc = kp_index_request(ix, txn, b->attrs->request_id, &old, &had)) ||
-		    (rc = kp_index_get_u64(ix, txn, "req_count", &count)))
+		if ((rc = kp_index_request(ix, txn, b->attrs->request_id, &old, &had)))
 			return rc;
 		if (had) {
-			/* an id reused after it expired elsewhere: replace its order entry */
+			/* an id seen again after it expired: replace its order entry */
 			uint8_t ok[8];
 			kp_put_be64(ok, old.seq);
 			MDB_val k = {8, ok};
 			mdb_del(txn, ix->req_order, &k, NULL);
-			count--;
+			ctr->req_count--;
 		}
-		if ((rc = next_seq(ix, txn, "req_seq", &rr.seq)))
-			return rc;
+		rr.seq = ctr->req_seq++;
 		uint8_t rv[56], ok[8];
 		request_encode(rv, &rr);
 		kp_put_be64(ok, rr.seq);
 		MDB_val rk = {b->attrs->request_id.len, (void *)b->attrs->request_id.p};
 		MDB_val rd = {56, rv}, okv = {8, ok};
 		if ((rc = mdb_put(txn, ix->requests, &rk, &rd, 0)) ||
-		    (rc = mdb_put(txn, ix->req_order, &okv, &rk, 0)) ||
-		    (rc = kp_index_put_u64(ix, txn, "req_count", count + 1)))
+		    (rc = mdb_put(txn, ix->req_order, &okv, &rk, 0)))
 			return rc;
+		ctr->req_count++;
 	}
-	return kp_index_put_u64(ix, txn, "position", b->first_position + b->count);
+	ctr->position = b->first_position + b->count;
+	return 0;
 }
 
 int
-kp_index_expire(kp_index *ix, MDB_txn *txn, int64_t now_ms, int64_t window_ms, uint64_t min_ids,
-		int max)
+kp_index_expire(kp_index *ix, MDB_txn *txn, kp_index_counters *ctr, int64_t now_ms,
+		int64_t window_ms, uint64_t min_ids, int max)
 {
-	uint64_t count;
-	int rc = kp_index_get_u64(ix, txn, "req_count", &count);
-	if (rc)
-		return rc;
+	uint64_t count = ctr->req_count;
+	int rc;
 	MDB_cursor *c;
 	if ((rc = mdb_cursor_open(txn, ix->req_order, &c)))
 		return rc;
@@ -377,7 +388,6 @@ kp_index_expire(kp_index *ix, MDB_txn *txn, int64_t now_ms, int64_t window_ms, u
 	mdb_cursor_close(c);
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
-	if (rc == 0 && n)
-		rc = kp_index_put_u64(ix, txn, "req_count", count);
+	ctr->req_count = count;
 	return rc;
 }

@@ -55,9 +55,10 @@ read_txn(kappa_db *db, MDB_txn **txn, kappa_err *err)
 }
 
 int
-kappa_read_log(kappa_db *db, uint64_t from_position, uint64_t max, kappa_iter **out,
-	       kappa_err *err)
+kappa_read_log(kappa_db *db, uint64_t from_position, uint64_t max, kappa_iter **out, kappa_err *err)
 {
+	if (!db || !out)
+		return KP_ERR(err, KAPPA_EINVAL, "no database or iterator pointer");
 	*out = NULL;
 	kappa_iter *it = calloc(1, sizeof(*it));
 	if (!it)
@@ -77,6 +78,8 @@ int
 kappa_read_stream(kappa_db *db, const char *stream, uint64_t from_version, uint64_t max,
 		  int direction, kappa_iter **out, kappa_err *err)
 {
+	if (!db || !out)
+		return KP_ERR(err, KAPPA_EINVAL, "no database or iterator pointer");
 	*out = NULL;
 	int rc;
 	if (!stream)
@@ -94,7 +97,7 @@ kappa_read_stream(kappa_db *db, const char *stream, uint64_t from_version, uint6
 	it->by_stream = 1;
 	it->backward = direction == KAPPA_BACKWARD;
 	MDB_txn *txn;
-	if ((rc = read_txn(db, &txn, err))) {
+	if ((rc = kp_store_index_wait(db, err)) || (rc = read_txn(db, &txn, err))) {
 		free(it);
 		return rc;
 	}
@@ -182,7 +185,9 @@ fill_positions(kappa_iter *it, kappa_err *err)
 int
 kappa_iter_next(kappa_iter *it, kappa_event *ev, kappa_err *err)
 {
-	if (!it || it->remaining == 0)
+	if (!it || !ev)
+		return KP_ERR(err, KAPPA_EINVAL, "no iterator or event");
+	if (it->remaining == 0)
 		return 0;
 	kp_event e;
 	int rc;
@@ -198,8 +203,9 @@ kappa_iter_next(kappa_iter *it, kappa_event *ev, kappa_err *err)
 			return rc;
 		rc = kp_log_iter_next(it->li, &e, err);
 		if (rc == 0)
-			return KP_ERR(err, KAPPA_ECORRUPT, "the index names position %llu, which the "
-							   "log does not hold",
+			return KP_ERR(err, KAPPA_ECORRUPT,
+				      "the index names position %llu, which the "
+				      "log does not hold",
 				      (unsigned long long)p);
 	} else {
 		rc = kp_log_iter_next(it->li, &e, err);
@@ -223,6 +229,8 @@ kappa_iter_free(kappa_iter *it)
 int
 kappa_subscribe(kappa_db *db, uint64_t from_position, kappa_sub **out, kappa_err *err)
 {
+	if (!db || !out)
+		return KP_ERR(err, KAPPA_EINVAL, "no database or subscription pointer");
 	*out = NULL;
 	kappa_sub *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -240,6 +248,8 @@ kappa_subscribe(kappa_db *db, uint64_t from_position, kappa_sub **out, kappa_err
 int
 kappa_sub_next(kappa_sub *s, kappa_event *ev, int64_t timeout_ms, kappa_err *err)
 {
+	if (!s || !ev)
+		return KP_ERR(err, KAPPA_EINVAL, "no subscription or event");
 	for (;;) {
 		kp_event e;
 		int rc = kp_log_iter_next(s->li, &e, err);
@@ -271,6 +281,8 @@ kappa_sub_free(kappa_sub *s)
 int
 kappa_stream_info_get(kappa_db *db, const char *stream, kappa_stream_info *info, kappa_err *err)
 {
+	if (!db || !info)
+		return KP_ERR(err, KAPPA_EINVAL, "no database or info pointer");
 	memset(info, 0, sizeof(*info));
 	if (!stream)
 		return KP_ERR(err, KAPPA_EINVAL, "no stream name");
@@ -279,7 +291,7 @@ kappa_stream_info_get(kappa_db *db, const char *stream, kappa_stream_info *info,
 	if (rc)
 		return rc;
 	MDB_txn *txn;
-	if ((rc = read_txn(db, &txn, err)))
+	if ((rc = kp_store_index_wait(db, err)) || (rc = read_txn(db, &txn, err)))
 		return rc;
 	kp_stream_rec rec;
 	int found, m = kp_index_stream(&db->ix, txn, name, &rec, &found);
@@ -300,14 +312,14 @@ int
 kappa_stream_claims(kappa_db *db, const char *stream,
 		    void (*cb)(void *ctx, const char *key, size_t len), void *ctx, kappa_err *err)
 {
-	if (!stream || !cb)
-		return KP_ERR(err, KAPPA_EINVAL, "no stream name or callback");
+	if (!db || !stream || !cb)
+		return KP_ERR(err, KAPPA_EINVAL, "no database, stream name or callback");
 	kp_bytes name = {(const uint8_t *)stream, strlen(stream)};
 	int rc = kp_check_name(name.p, name.len, KAPPA_MAX_STREAM, "stream name", err);
 	if (rc)
 		return rc;
 	MDB_txn *txn;
-	if ((rc = read_txn(db, &txn, err)))
+	if ((rc = kp_store_index_wait(db, err)) || (rc = read_txn(db, &txn, err)))
 		return rc;
 	kp_stream_rec rec;
 	int found, m = kp_index_stream(&db->ix, txn, name, &rec, &found);

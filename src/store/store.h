@@ -7,11 +7,15 @@
  *     log position they reflect ("meta/position"). Opening catches them up from the log, or
  *     rebuilds them from the first retained position when they are missing or untrusted.
  *  2. Every append is validated in the log's writer thread, in position order (the 'prepare'
- *     callback), against one LMDB write transaction that spans the group being built, so
- *     validation sees every earlier append of the same group. The group-commit hook commits
- *     it after the group's sync and before any caller is answered (read-your-writes); the
- *     abort hook drops it when the group is not written. Live appends and rebuilds apply a
- *     batch through the same function (kp_index_apply), so they cannot disagree.
+ *     callback), against one LMDB write transaction that stays open across groups, so
+ *     validation sees every earlier append. It is committed when the writer goes idle,
+ *     about every 10 ms under load, or at once when a reader needs it: committing per group
+ *     copied every touched B-tree page per group and dominated the writer's time. Readers
+ *     of the index first wait until it covers every append acknowledged before their call
+ *     (read-your-writes). A group that is not written (disk full) aborts the transaction,
+ *     and the durable appends it held are replayed from the log: the log is the truth.
+ *     Live appends and rebuilds apply a batch through the same function (kp_index_apply),
+ *     so they cannot disagree.
  *  3. The environment runs with MDB_NOSYNC: a killed process leaves committed transactions
  *     in the page cache, so they survive. An operating-system crash may not; the index keeps
  *     a state file ("open BOOT_ID" while open, "clean" after a synced close), and an index
@@ -56,12 +60,12 @@ int kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err);
 /* The LMDB indexes. */
 typedef struct kp_index {
 	MDB_env *env;
-	MDB_dbi meta;	    /* "position", "stream_seq", "req_seq", "req_count", "schema" */
-	MDB_dbi streams;    /* name -> kp_stream_rec */
-	MDB_dbi versions;   /* stream id BE64 | version BE64 -> position LE64 */
-	MDB_dbi requests;   /* request id -> kp_request_rec */
-	MDB_dbi req_order;  /* seq BE64 -> request id (oldest first, for expiry) */
-	MDB_dbi claims;	    /* BLAKE2b-256(claim key) -> holder stream name */
+	MDB_dbi meta;	       /* "position", "stream_seq", "req_seq", "req_count", "schema" */
+	MDB_dbi streams;       /* name -> kp_stream_rec */
+	MDB_dbi versions;      /* stream id BE64 | version BE64 -> position LE64 */
+	MDB_dbi requests;      /* request id -> kp_request_rec */
+	MDB_dbi req_order;     /* seq BE64 -> request id (oldest first, for expiry) */
+	MDB_dbi claims;	       /* BLAKE2b-256(claim key) -> holder stream name */
 	MDB_dbi stream_claims; /* stream id BE64 | claim digest -> claim key */
 	char *dir;
 } kp_index;
@@ -82,6 +86,14 @@ typedef struct kp_request_rec {
 	int64_t time_ms;
 	uint64_t seq;
 } kp_request_rec;
+
+/* Counters kept in "meta", held in memory by the writer and saved once per commit. */
+typedef struct kp_index_counters {
+	uint64_t position; /* the log position the index reflects (next to apply) */
+	uint64_t stream_seq;
+	uint64_t req_seq;
+	uint64_t req_count;
+} kp_index_counters;
 
 /* A decoded batch for kp_index_apply. */
 typedef struct kp_apply_batch {
@@ -104,13 +116,15 @@ int kp_index_stream(kp_index *ix, MDB_txn *txn, kp_bytes name, kp_stream_rec *re
 int kp_index_request(kp_index *ix, MDB_txn *txn, kp_bytes id, kp_request_rec *rec, int *found);
 /* The holder of a claim ('holder' borrows from the txn). */
 int kp_index_claim(kp_index *ix, MDB_txn *txn, kp_bytes key, kp_bytes *holder, int *found);
-/* Apply the effects of one batch: stream state, version map, claims, request record,
- * meta/position. Returns 0 or an LMDB error. */
-int kp_index_apply(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b);
+int kp_index_load_counters(kp_index *ix, MDB_txn *txn, kp_index_counters *c);
+int kp_index_save_counters(kp_index *ix, MDB_txn *txn, const kp_index_counters *c);
+/* Apply the effects of one batch: stream state, version map, claims, request record, and
+ * the counters. Returns 0 or an LMDB error. */
+int kp_index_apply(kp_index *ix, MDB_txn *txn, kp_index_counters *c, const kp_apply_batch *b);
 /* Forget expired request ids (older than 'window_ms' and beyond the newest 'min_ids'), at
  * most 'max' of them. */
-int kp_index_expire(kp_index *ix, MDB_txn *txn, int64_t now_ms, int64_t window_ms,
-		    uint64_t min_ids, int max);
+int kp_index_expire(kp_index *ix, MDB_txn *txn, kp_index_counters *c, int64_t now_ms,
+		    int64_t window_ms, uint64_t min_ids, int max);
 void kp_claim_digest(kp_bytes key, uint8_t out[KP_CLAIM_HASH]);
 
 /* The database handle. */
@@ -119,9 +133,20 @@ struct kappa_db {
 	kappa_options o;
 	kp_log *log;
 	kp_index ix;
-	/* The writer's transaction spanning the group being built (writer thread only). */
+	/* Writer thread only: the open index transaction, the counters as of it, the log
+	 * position it reaches, and when the index was last committed. */
 	MDB_txn *wtxn;
+	kp_index_counters ctr;
+	uint64_t txn_pos;
+	uint32_t txn_batches;
+	uint64_t last_commit_ns;
 	uint64_t appends_since_expiry;
+	/* Readers' view: the index holds every append below index_pos; a reader that needs
+	 * more sets index_wanted and waits on index_cond. */
+	_Atomic uint64_t index_pos;
+	_Atomic uint64_t index_wanted;
+	pthread_mutex_t index_lock;
+	pthread_cond_t index_cond;
 	/* Set when the index could not follow the log (an LMDB failure): appends are refused
 	 * until reopen, which catches up from the log. */
 	_Atomic int index_failed;
@@ -133,6 +158,12 @@ int kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err);
 /* Log hooks (writer thread). */
 void kp_store_group_commit(void *ctx, uint64_t end);
 void kp_store_group_abort(void *ctx, uint64_t first);
+int kp_store_idle(void *ctx);
+/* Make the index cover every append acknowledged before the call (any thread).
+ * Returns KAPPA_OK, KAPPA_EFATAL (the index failed) or KAPPA_ETIMEOUT. */
+int kp_store_index_wait(kappa_db *db, kappa_err *err);
+/* Publish index_pos (writer thread, or open). */
+void kp_store_index_published(kappa_db *db, uint64_t pos);
 /* Map an LMDB error. */
 int kp_store_mdb_err(kappa_err *err, int rc, const char *what);
 

@@ -1,0 +1,693 @@
+/*
+ * store_append.c -- benchmark of the event store's cost over the raw log: kappa_append
+ * against kp_log_append of the same event, with the same fsync policy and thread counts.
+ *
+ * For each number of concurrent threads, a fresh database (kappa_open, default options:
+ * fsync always) is opened in its own subdirectory, and every thread appends one event of
+ * exactly 100 bytes of JSON data per kappa_append to its own stream "bench-<tid>", with a
+ * unique request id "<tid>-<seq>" and the exact expected version (KAPPA_NO_STREAM first,
+ * then the version the previous append returned), timing each call. Any result but
+ * KAPPA_OK is a bug: it is counted and reported, and the exit status is then 1.
+ * Then, as the baseline, a fresh log (kp_log_open, the log options kappa_open derives from
+ * the same defaults) gets batches of the same event (stream, type, 100-byte data, and the
+ * subject when --subjects is given) behind a 60-byte attributes section, about what the
+ * store's request id and content hash take, from the same number of threads for the same
+ * duration. Each log thread builds its batch once and appends it again and again (the log
+ * seals the header on every append); the store encodes, hashes and validates every call,
+ * which is part of what it costs. Both start 250 ms after their open, so the zero-fill
+ * thread has filled its first prealloc_bytes.
+ * --subjects sets each event's subject to "user-<tid>" in both runs.
+ *
+ * Output: a human-readable table on stdout, then one JSON object per figure, one per line,
+ * and nothing after them. Progress goes to stderr while measuring. Latencies are in
+ * microseconds; a ratio is store / log-only.
+ *
+ * Usage: store_append [--dir DIR] [--seconds S] [--quick] [--threads 1,16,64] [--subjects]
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kappa.h"
+#include "log/batch.h"
+#include "log/log.h"
+#include "store/store.h" /* only for db->log, to read the store's log statistics */
+
+#define MAX_LIST 16
+#define DATA_BYTES 100	     /* JSON data of every event */
+#define ATTRS_BYTES 60	     /* attributes section of a log-only batch */
+#define SETTLE_NS 250000000u /* after the open, before the threads start */
+#define TARGET_THREADS 64
+#define TARGET_RATIO 0.85 /* the store keeps at least this share of log-only appends/s */
+
+/* A growable array of latencies in nanoseconds. */
+typedef struct lat_vec {
+	uint64_t *v;
+	size_t n, cap;
+} lat_vec;
+
+/* One appending thread: to a kappa_db (db) or to a bare log (log). */
+typedef struct worker {
+	pthread_t thread;
+	int tid;
+	int subjects;
+	kappa_db *db;
+	kp_log *log;
+	const kp_batch_limits *limits;
+	pthread_barrier_t *start;
+	atomic_int *stop;
+	lat_vec lat;
+	uint64_t errors;
+	int first_rc; /* the first error, or KAPPA_OK */
+	kappa_err first_err;
+} worker;
+
+/* The figures of one run (store or log-only) at one thread count. */
+typedef struct run_result {
+	double seconds; /* measured window */
+	uint64_t appends, errors;
+	double appends_per_s, p50_us, p99_us;
+	double batches_per_group, syncs_per_s, sync_us;
+	int first_rc;
+	char first_msg[sizeof(((kappa_err *)0)->msg)];
+} run_result;
+
+typedef struct config_result {
+	int threads;
+	run_result store, log;
+} config_result;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("store_append: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(1);
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void
+lat_push(lat_vec *l, uint64_t ns)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4096;
+		uint64_t *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			die("out of memory for latencies");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = ns;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile (0 < p <= 1) of sorted 'v', in microseconds. */
+static double
+percentile_us(const uint64_t *v, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	size_t rank = (size_t)ceil(p * (double)n);
+	if (rank < 1)
+		rank = 1;
+	if (rank > n)
+		rank = n;
+	return (double)v[rank - 1] / 1000.0;
+}
+
+static double
+ratio(double x, double base)
+{
+	return base > 0 ? x / base : 0;
+}
+
+/* Write the event data {"n":N,"pad":"xx..."}, exactly DATA_BYTES bytes, into 'out'
+ * (DATA_BYTES + 1 bytes, NUL-terminated). */
+static void
+make_data(char *out, uint64_t n)
+{
+	int k = snprintf(out, DATA_BYTES + 1, "{\"n\":%" PRIu64 ",\"pad\":\"", n);
+	if (k < 0 || k > DATA_BYTES - 2)
+		die("event data prefix too long");
+	memset(out + k, 'x', (size_t)(DATA_BYTES - 2 - k));
+	memcpy(out + DATA_BYTES - 2, "\"}", 3);
+}
+
+/* ---- options ------------------------------------------------------------------------ */
+
+/* Parse a comma-separated list of positive numbers into 'out'; returns how many. */
+static size_t
+parse_list(const char *s, uint64_t *out, const char *what)
+{
+	char tmp[256];
+	size_t n = 0;
+	if (strlen(s) >= sizeof(tmp))
+		die("%s list too long", what);
+	strcpy(tmp, s);
+	char *save = NULL;
+	for (char *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == MAX_LIST)
+			die("at most %d %s", MAX_LIST, what);
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(tok, &end, 10);
+		if (errno || end == tok || *end != '\0')
+			die("bad %s '%s'", what, tok);
+		if (v == 0)
+			die("%s must be positive", what);
+		out[n++] = (uint64_t)v;
+	}
+	if (n == 0)
+		die("empty %s list", what);
+	return n;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: store_append [--dir DIR] [--seconds S] [--quick] [--threads 1,16,64]\n"
+		   "                    [--subjects]\n");
+}
+
+/* ---- files -------------------------------------------------------------------------- */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	if (remove(path) < 0 && errno != ENOENT)
+		fprintf(stderr, "store_append: cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+static void
+rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *
+fs_name(const char *dir, int *is_tmpfs)
+{
+	struct statfs sf;
+	*is_tmpfs = 0;
+	if (statfs(dir, &sf) < 0)
+		return "unknown";
+	switch ((unsigned long)sf.f_type) {
+	case 0xef53:
+		return "ext4";
+	case 0x58465342:
+		return "xfs";
+	case 0x9123683e:
+		return "btrfs";
+	case 0x794c7630:
+		return "overlayfs";
+	case 0x2fc12fc1:
+		return "zfs";
+	case 0x01021994:
+		*is_tmpfs = 1;
+		return "tmpfs";
+	case 0x858458f6:
+		*is_tmpfs = 1;
+		return "ramfs";
+	default:
+		return "other";
+	}
+}
+
+/* ---- the threads -------------------------------------------------------------------- */
+
+static void
+worker_error(worker *w, int rc, const kappa_err *err)
+{
+	if (w->errors++ == 0) {
+		w->first_rc = rc;
+		w->first_err = *err;
+	}
+}
+
+/* kappa_append of one event per call, exact expected versions, a new request id each. */
+static void *
+store_main(void *arg)
+{
+	worker *w = arg;
+	char stream[32], subject[32], request[48], data[DATA_BYTES + 1];
+	snprintf(stream, sizeof(stream), "bench-%d", w->tid);
+	snprintf(subject, sizeof(subject), "user-%d", w->tid);
+	kappa_event_in ev = {"Bench", data, DATA_BYTES, w->subjects ? subject : NULL, NULL, 0};
+	kappa_append_result res;
+	kappa_err err;
+	int64_t expected = KAPPA_NO_STREAM;
+
+	pthread_barrier_wait(w->start);
+	for (uint64_t seq = 0; !atomic_load_explicit(w->stop, memory_order_relaxed); seq++) {
+		make_data(data, seq);
+		snprintf(request, sizeof(request), "%d-%" PRIu64, w->tid, seq);
+		uint64_t t0 = mono_ns();
+		int rc =
+			kappa_append(w->db, stream, expected, request, &ev, 1, NULL, 0, &res, &err);
+		uint64_t t1 = mono_ns();
+		if (rc == KAPPA_OK) {
+			lat_push(&w->lat, t1 - t0);
+			if (res.deduplicated) { /* a fresh id can never be a retry */
+				kappa_err e = {.code = KAPPA_EREQUEST_REUSED};
+				snprintf(e.msg, sizeof(e.msg), "request %s answered as a retry",
+					 request);
+				worker_error(w, KAPPA_EREQUEST_REUSED, &e);
+			}
+			expected = (int64_t)res.version;
+			continue;
+		}
+		worker_error(w, rc, &err);
+		if (rc == KAPPA_EWRONG_VERSION) /* carry on from where the stream really is */
+			expected = res.actual_version >= 0 ? res.actual_version : KAPPA_NO_STREAM;
+		else if (rc != KAPPA_EINVAL && rc != KAPPA_EREQUEST_REUSED && rc != KAPPA_EBUSY)
+			break; /* fatal, closed, I/O: every later call would fail the same way */
+	}
+	return NULL;
+}
+
+/* kp_log_append of a batch of the same event behind ATTRS_BYTES of attributes. */
+static void *
+log_main(void *arg)
+{
+	worker *w = arg;
+	char stream[32], subject[32], data[DATA_BYTES + 1];
+	uint8_t attrs[ATTRS_BYTES];
+	snprintf(stream, sizeof(stream), "bench-%d", w->tid);
+	snprintf(subject, sizeof(subject), "user-%d", w->tid);
+	make_data(data, 0);
+	for (size_t i = 0; i < sizeof(attrs); i++)
+		attrs[i] = (uint8_t)(i * 37 + (size_t)w->tid + 1);
+
+	kp_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.stream = (kp_bytes){(const uint8_t *)stream, strlen(stream)};
+	ev.type = (kp_bytes){(const uint8_t *)"Bench", 5};
+	ev.data = (kp_bytes){(const uint8_t *)data, DATA_BYTES};
+	if (w->subjects)
+		ev.subject = (kp_bytes){(const uint8_t *)subject, strlen(subject)};
+	kp_batch b;
+	kappa_err err;
+	int rc = kp_batch_init(&b, w->limits, attrs, sizeof(attrs), &err);
+	if (rc == KAPPA_OK && (rc = kp_batch_add(&b, &ev, &err)) != KAPPA_OK)
+		kp_batch_release(&b);
+
+	pthread_barrier_wait(w->start);
+	if (rc != KAPPA_OK) {
+		worker_error(w, rc, &err);
+		return NULL;
+	}
+	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+		uint64_t pos, t0 = mono_ns();
+		rc = kp_log_append(w->log, &b, &pos, &err);
+		uint64_t t1 = mono_ns();
+		if (rc != KAPPA_OK) {
+			worker_error(w, rc, &err);
+			break;
+		}
+		lat_push(&w->lat, t1 - t0);
+	}
+	kp_batch_release(&b);
+	return NULL;
+}
+
+/* Start 'n' threads on 'db' or 'log', let them append for 'seconds', gather their figures
+ * into 'r'. 'log' is also the log whose statistics are read (the store's for a db). */
+static void
+run_threads(kappa_db *db, kp_log *log, const kp_batch_limits *limits, int n, int subjects,
+	    double seconds, run_result *r)
+{
+	worker *ws = calloc((size_t)n, sizeof(*ws));
+	if (!ws)
+		die("out of memory for threads");
+	pthread_barrier_t start;
+	atomic_int stop = 0;
+	pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+	for (int i = 0; i < n; i++) {
+		ws[i].tid = i;
+		ws[i].subjects = subjects;
+		ws[i].db = db;
+		ws[i].log = log;
+		ws[i].limits = limits;
+		ws[i].start = &start;
+		ws[i].stop = &stop;
+		int rc = pthread_create(&ws[i].thread, NULL, db ? store_main : log_main, &ws[i]);
+		if (rc != 0)
+			die("pthread_create: %s", strerror(rc));
+	}
+
+	/* Let the log settle (the zero-fill thread fills its first prealloc_bytes right after
+	 * the open), so the window measures the steady state of an open log. */
+	sleep_ns(SETTLE_NS);
+	kp_log_stats before, after;
+	kp_log_get_stats(log, &before);
+	pthread_barrier_wait(&start);
+	uint64_t t0 = mono_ns();
+	sleep_ns((uint64_t)(seconds * 1e9));
+	atomic_store(&stop, 1);
+	for (int i = 0; i < n; i++)
+		pthread_join(ws[i].thread, NULL);
+	uint64_t t1 = mono_ns();
+	kp_log_get_stats(log, &after);
+	pthread_barrier_destroy(&start);
+
+	size_t total = 0;
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < n; i++) {
+		total += ws[i].lat.n;
+		if (ws[i].errors && r->errors == 0) {
+			r->first_rc = ws[i].first_rc;
+			snprintf(r->first_msg, sizeof(r->first_msg), "%s", ws[i].first_err.msg);
+		}
+		r->errors += ws[i].errors;
+	}
+	uint64_t *all = malloc((total ? total : 1) * sizeof(*all));
+	if (!all)
+		die("out of memory for latencies");
+	size_t k = 0;
+	for (int i = 0; i < n; i++) {
+		if (ws[i].lat.n)
+			memcpy(all + k, ws[i].lat.v, ws[i].lat.n * sizeof(*all));
+		k += ws[i].lat.n;
+		free(ws[i].lat.v);
+	}
+	free(ws);
+	qsort(all, total, sizeof(*all), cmp_u64);
+
+	r->seconds = (double)(t1 - t0) / 1e9;
+	r->appends = total;
+	r->appends_per_s = (double)total / r->seconds;
+	r->p50_us = percentile_us(all, total, 0.50);
+	r->p99_us = percentile_us(all, total, 0.99);
+	uint64_t groups = after.groups - before.groups, syncs = after.syncs - before.syncs;
+	r->batches_per_group =
+		groups ? (double)(after.appends - before.appends) / (double)groups : 0;
+	r->syncs_per_s = (double)syncs / r->seconds;
+	uint64_t sync_ns = after.sync_ns_total - before.sync_ns_total;
+	r->sync_us = syncs ? (double)sync_ns / (double)syncs / 1000.0 : 0;
+	free(all);
+}
+
+static void
+run_store(const char *dir, const kappa_options *ko, int threads, int subjects, double seconds,
+	  run_result *r)
+{
+	kappa_db *db;
+	kappa_err err;
+	int rc = kappa_open(dir, ko, &db, &err);
+	if (rc != KAPPA_OK)
+		die("kappa_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
+	run_threads(db, db->log, NULL, threads, subjects, seconds, r);
+	kappa_close(db);
+}
+
+static void
+run_log(const char *dir, const kp_log_options *lo, int threads, int subjects, double seconds,
+	run_result *r)
+{
+	kp_log *log;
+	kappa_err err;
+	int rc = kp_log_open(dir, lo, &log, &err);
+	if (rc != KAPPA_OK)
+		die("kp_log_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
+	run_threads(NULL, log, &lo->limits, threads, subjects, seconds, r);
+	kp_log_close(log);
+}
+
+/* The log options kappa_open derives from 'ko' (src/store/db.c), without the store's hooks. */
+static void
+log_options_like_store(const kappa_options *ko, kp_log_options *lo)
+{
+	kp_log_options_init(lo);
+	lo->fsync_mode = (kp_fsync_mode)ko->fsync;
+	lo->fsync_interval_ms = ko->fsync_interval_ms;
+	lo->segment_bytes = ko->segment_bytes;
+	lo->retention_ms = ko->retention_ms;
+	lo->retention_bytes = ko->retention_bytes;
+	lo->limits.max_event_bytes = ko->max_event_bytes;
+	lo->limits.max_batch_bytes = ko->max_append_bytes;
+	lo->limits.max_events = ko->max_append_events;
+	if (lo->max_group_bytes < lo->limits.max_batch_bytes)
+		lo->max_group_bytes = lo->limits.max_batch_bytes;
+}
+
+/* ---- output ------------------------------------------------------------------------- */
+
+static const char *
+mode_name(int subjects)
+{
+	return subjects ? "subjects" : "no subjects";
+}
+
+static void
+print_table(const config_result *rs, size_t n, const char *dir, const char *fs, int is_tmpfs,
+	    double seconds, int subjects)
+{
+	printf("kappa store_append: kappa_append vs kp_log_append, fsync=always, 1 event of %d B "
+	       "JSON per append, %s, %.1f s per run\n",
+	       DATA_BYTES, mode_name(subjects), seconds);
+	printf("dir %s (%s%s), %ld CPUs online\n", dir, fs,
+	       is_tmpfs ? ": NOT A DISK, fsync is free" : "", sysconf(_SC_NPROCESSORS_ONLN));
+	printf("store: own stream per thread, exact expected version, unique request id; "
+	       "log-only: same event + %d B attrs\n",
+	       ATTRS_BYTES);
+	printf("latencies in microseconds; ratio = store / log-only; b/grp = batches per group "
+	       "commit\n\n");
+
+	printf("%4s | %10s %9s %9s %6s %6s | %10s %9s %9s %6s | %6s %6s %6s\n", "thr", "store ap/s",
+	       "p50 us", "p99 us", "b/grp", "errors", "log ap/s", "p50 us", "p99 us", "b/grp",
+	       "ap/s", "p50", "p99");
+	for (size_t i = 0; i < n; i++) {
+		const config_result *c = &rs[i];
+		const run_result *s = &c->store, *l = &c->log;
+		printf("%4d | %10.0f %9.1f %9.1f %6.2f %6" PRIu64 " | %10.0f %9.1f %9.1f %6.2f | "
+		       "%6.3f %6.3f %6.3f\n",
+		       c->threads, s->appends_per_s, s->p50_us, s->p99_us, s->batches_per_group,
+		       s->errors, l->appends_per_s, l->p50_us, l->p99_us, l->batches_per_group,
+		       ratio(s->appends_per_s, l->appends_per_s), ratio(s->p50_us, l->p50_us),
+		       ratio(s->p99_us, l->p99_us));
+	}
+
+	printf("\nsyncs (store | log-only)\n");
+	printf("%4s | %9s %9s | %9s %9s\n", "thr", "syncs/s", "sync us", "syncs/s", "sync us");
+	for (size_t i = 0; i < n; i++) {
+		const config_result *c = &rs[i];
+		printf("%4d | %9.0f %9.1f | %9.0f %9.1f\n", c->threads, c->store.syncs_per_s,
+		       c->store.sync_us, c->log.syncs_per_s, c->log.sync_us);
+	}
+
+	printf("\n");
+	for (size_t i = 0; i < n; i++) {
+		const config_result *c = &rs[i];
+		if (c->store.errors)
+			printf("ERRORS: store, %d threads: %" PRIu64 ", first: %s (%s)\n",
+			       c->threads, c->store.errors, c->store.first_msg,
+			       kappa_strerror(c->store.first_rc));
+		if (c->log.errors)
+			printf("ERRORS: log-only, %d threads: %" PRIu64 ", first: %s (%s)\n",
+			       c->threads, c->log.errors, c->log.first_msg,
+			       kappa_strerror(c->log.first_rc));
+		if (c->threads == TARGET_THREADS) {
+			double q = ratio(c->store.appends_per_s, c->log.appends_per_s);
+			printf("target: store >= %.2f x log-only appends/s at %d threads: %.3f, "
+			       "%s\n",
+			       TARGET_RATIO, TARGET_THREADS, q,
+			       q >= TARGET_RATIO ? "met" : "NOT met");
+		}
+	}
+	printf("\n");
+}
+
+static void
+json_compared(const config_result *c, const char *metric, double value, double base,
+	      const char *unit, int subjects)
+{
+	printf("{\"bench\":\"store_append\",\"metric\":\"%s\",\"threads\":%d,\"value\":%.3f,"
+	       "\"baseline\":%.3f,\"ratio\":%.3f,\"unit\":\"%s\",\"subjects\":%s}\n",
+	       metric, c->threads, value, base, ratio(value, base), unit,
+	       subjects ? "true" : "false");
+}
+
+static void
+print_json(const config_result *rs, size_t n, int subjects)
+{
+	for (size_t i = 0; i < n; i++) {
+		const config_result *c = &rs[i];
+		const run_result *s = &c->store, *l = &c->log;
+		json_compared(c, "appends_per_s", s->appends_per_s, l->appends_per_s, "appends/s",
+			      subjects);
+		json_compared(c, "p50_us", s->p50_us, l->p50_us, "us", subjects);
+		json_compared(c, "p99_us", s->p99_us, l->p99_us, "us", subjects);
+		printf("{\"bench\":\"store_append\",\"metric\":\"errors\",\"threads\":%d,"
+		       "\"value\":%" PRIu64 ",\"baseline\":%" PRIu64 ",\"unit\":\"errors\","
+		       "\"subjects\":%s}\n",
+		       c->threads, s->errors, l->errors, subjects ? "true" : "false");
+	}
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"seconds", required_argument, NULL, 's'},
+		{"quick", no_argument, NULL, 'q'},
+		{"threads", required_argument, NULL, 't'},
+		{"subjects", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *dir_opt = NULL;
+	double seconds = 3;
+	int subjects = 0;
+	uint64_t threads[MAX_LIST] = {1, 16, 64};
+	size_t nthreads = 3;
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'd':
+			dir_opt = optarg;
+			break;
+		case 's':
+			seconds = strtod(optarg, &end);
+			if (*end || !(seconds > 0) || seconds > 3600)
+				die("bad --seconds '%s'", optarg);
+			break;
+		case 'q':
+			seconds = 1;
+			break;
+		case 't':
+			nthreads = parse_list(optarg, threads, "threads");
+			break;
+		case 'j':
+			subjects = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < nthreads; i++)
+		if (threads[i] > 4096)
+			die("at most 4096 threads");
+
+	char base[PATH_MAX];
+	int own_dir = 0;
+	if (dir_opt) {
+		if (strlen(dir_opt) >= sizeof(base) - 64)
+			die("--dir path too long");
+		strcpy(base, dir_opt);
+		if (mkdir(base, 0755) == 0)
+			own_dir = 1; /* created here: removed at the end like the default */
+		else if (errno != EEXIST)
+			die("mkdir %s: %s", base, strerror(errno));
+	} else {
+		strcpy(base, "/var/tmp/kappa-bench-XXXXXX");
+		if (!mkdtemp(base))
+			die("mkdtemp %s: %s", base, strerror(errno));
+		own_dir = 1;
+	}
+	int is_tmpfs;
+	const char *fs = fs_name(base, &is_tmpfs);
+	if (is_tmpfs)
+		fprintf(stderr,
+			"store_append: warning: %s is on %s: fsync costs nothing there, "
+			"the figures do not describe a disk\n",
+			base, fs);
+
+	kappa_options ko;
+	kappa_options_init(&ko);
+	ko.fsync = KAPPA_FSYNC_ALWAYS;
+	kp_log_options lo;
+	log_options_like_store(&ko, &lo);
+
+	config_result *rs = calloc(nthreads, sizeof(*rs));
+	if (!rs)
+		die("out of memory");
+	char path[PATH_MAX + 64]; /* base (< PATH_MAX) + a short name */
+	uint64_t errors = 0;
+	for (size_t i = 0; i < nthreads; i++) {
+		config_result *r = &rs[i];
+		r->threads = (int)threads[i];
+		fprintf(stderr, "store_append: %d threads (%s): store...", r->threads,
+			mode_name(subjects));
+		snprintf(path, sizeof(path), "%s/store-%d", base, r->threads);
+		rm_tree(path);
+		run_store(path, &ko, r->threads, subjects, seconds, &r->store);
+		rm_tree(path);
+
+		fprintf(stderr, " %.0f/s; log-only...", r->store.appends_per_s);
+		snprintf(path, sizeof(path), "%s/log-%d", base, r->threads);
+		rm_tree(path);
+		run_log(path, &lo, r->threads, subjects, seconds, &r->log);
+		rm_tree(path);
+		fprintf(stderr, " %.0f/s: ratio %.3f\n", r->log.appends_per_s,
+			ratio(r->store.appends_per_s, r->log.appends_per_s));
+		errors += r->store.errors + r->log.errors;
+	}
+	if (own_dir)
+		rm_tree(base);
+	if (errors)
+		fprintf(stderr, "store_append: %" PRIu64 " append errors (see the table)\n",
+			errors);
+
+	fflush(stderr);
+	print_table(rs, nthreads, base, fs, is_tmpfs, seconds, subjects);
+	print_json(rs, nthreads, subjects);
+	free(rs);
+	return errors ? 1 : 0;
+}
