@@ -107,6 +107,19 @@ kp_err_set(kappa_err *err, int code, int sys_errno, const char *file, int line, 
 }
 
 void
+kp_emit(void (*fn)(void *ctx, const char *line), void *ctx, const char *fmt, ...)
+{
+	if (!fn)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fn(ctx, line);
+}
+
+void
 kp_err_clear(kappa_err *err)
 {
 	if (!err)

@@ -24,6 +24,11 @@ int kp_err_set(kappa_err *err, int code, int sys_errno, const char *file, int li
 #define KP_ERR_SYS(err, code, eno, ...)                                                            \
 	kp_err_set((err), (code), (eno), __FILE__, __LINE__, __VA_ARGS__)
 
+/* Format one line (at most 511 bytes) and hand it to 'fn' (nothing if 'fn' is NULL): how
+ * every layer reports notices to the embedding program, which decides where they go. */
+void kp_emit(void (*fn)(void *ctx, const char *line), void *ctx, const char *fmt, ...)
+	KP_PRINTF(3, 4);
+
 /* Reset 'err' to "no error". */
 void kp_err_clear(kappa_err *err);
 

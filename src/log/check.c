@@ -8,27 +8,10 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "log/log_int.h"
-
-static void say(void (*report)(void *, const char *), void *ctx, const char *fmt, ...)
-	KP_PRINTF(3, 4);
-
-static void
-say(void (*report)(void *, const char *), void *ctx, const char *fmt, ...)
-{
-	if (!report)
-		return;
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	report(ctx, line);
-}
 
 int
 kp_log_check(const char *dir, void (*report)(void *ctx, const char *line), void *ctx,
@@ -66,33 +49,35 @@ kp_log_check(const char *dir, void (*report)(void *ctx, const char *line), void 
 		ev_total += r.events;
 		b_total += r.batches;
 		if (!last && r.end_pos != limit) {
-			say(report, ctx,
-			    "corrupt: segment %s at offset %" PRIu64 " (position %" PRIu64
-			    "): %s; the next segment starts at position %" PRIu64,
-			    path, r.end_off, r.end_pos, r.why[0] ? r.why : "data ends early",
-			    limit);
+			kp_emit(report, ctx,
+				"corrupt: segment %s at offset %" PRIu64 " (position %" PRIu64
+				"): %s; the next segment starts at position %" PRIu64,
+				path, r.end_off, r.end_pos, r.why[0] ? r.why : "data ends early",
+				limit);
 			bad = 1;
 		} else if (!last && r.tail != KP_SCAN_CLEAN) {
-			say(report, ctx,
-			    "corrupt: segment %s has %" PRIu64 " unexpected bytes after its last "
-			    "batch at offset %" PRIu64,
-			    path, r.tail_bytes, r.end_off);
+			kp_emit(report, ctx,
+				"corrupt: segment %s has %" PRIu64
+				" unexpected bytes after its last "
+				"batch at offset %" PRIu64,
+				path, r.tail_bytes, r.end_off);
 			bad = 1;
 		} else if (r.tail == KP_SCAN_CORRUPT) {
-			say(report, ctx,
-			    "corrupt: segment %s at offset %" PRIu64 " (position %" PRIu64 "): %s",
-			    path, r.end_off, r.end_pos, r.why);
+			kp_emit(report, ctx,
+				"corrupt: segment %s at offset %" PRIu64 " (position %" PRIu64
+				"): %s",
+				path, r.end_off, r.end_pos, r.why);
 			bad = 1;
 		} else if (r.tail == KP_SCAN_TORN) {
-			say(report, ctx,
-			    "torn tail: segment %s at offset %" PRIu64 " (position %" PRIu64
-			    "): %s; an open would cut %" PRIu64 " bytes",
-			    path, r.end_off, r.end_pos, r.why, r.file_size - r.end_off);
+			kp_emit(report, ctx,
+				"torn tail: segment %s at offset %" PRIu64 " (position %" PRIu64
+				"): %s; an open would cut %" PRIu64 " bytes",
+				path, r.end_off, r.end_pos, r.why, r.file_size - r.end_off);
 		}
-		say(report, ctx,
-		    "segment %s: positions %" PRIu64 "..%" PRIu64 ", %" PRIu64 " batches, %" PRIu64
-		    " bytes",
-		    path, firsts[i], r.end_pos, r.batches, r.end_off);
+		kp_emit(report, ctx,
+			"segment %s: positions %" PRIu64 "..%" PRIu64 ", %" PRIu64
+			" batches, %" PRIu64 " bytes",
+			path, firsts[i], r.end_pos, r.batches, r.end_off);
 		free(path);
 	}
 	free(firsts);

@@ -35,19 +35,6 @@ kp_log_options_init(kp_log_options *o)
 }
 
 void
-kp_log_notice(kp_log *log, const char *fmt, ...)
-{
-	if (!log->o.notice)
-		return;
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log->o.notice(log->o.notice_ctx, line);
-}
-
-void
 kp_log_publish(kp_log *log, uint64_t head)
 {
 	pthread_mutex_lock(&log->head_lock);

@@ -210,7 +210,7 @@ int kp_seg_list(const char *dir, uint64_t **out, size_t *n, kappa_err *err);
 
 /* ---- log.c ---------------------------------------------------------------------------- */
 
-void kp_log_notice(kp_log *log, const char *fmt, ...) KP_PRINTF(2, 3);
+#define kp_log_notice(log, ...) kp_emit((log)->o.notice, (log)->o.notice_ctx, __VA_ARGS__)
 void kp_log_publish(kp_log *log, uint64_t head);
 void kp_log_fail(kp_log *log, const kappa_err *why);
 /* Create the file and index of a new, empty active segment at 'first_pos' (and sync the

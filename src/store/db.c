@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,20 +35,7 @@ kappa_options_init(kappa_options *o)
 	o->index_map_bytes = sizeof(size_t) >= 8 ? 64ull << 30 : 1u << 30;
 }
 
-static void notice(kappa_db *db, const char *fmt, ...) KP_PRINTF(2, 3);
-
-static void
-notice(kappa_db *db, const char *fmt, ...)
-{
-	if (!db->o.notice)
-		return;
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	db->o.notice(db->o.notice_ctx, line);
-}
+#define notice(db, ...) kp_emit((db)->o.notice, (db)->o.notice_ctx, __VA_ARGS__)
 
 static char *
 path_join(const char *a, const char *b)

@@ -54,6 +54,26 @@ read_txn(kappa_db *db, MDB_txn **txn, kappa_err *err)
 	return m ? kp_store_mdb_err(err, m, "cannot begin a read") : KAPPA_OK;
 }
 
+/* Look 'stream' up in the index as it stands after every append acknowledged before the
+ * call. On success *txn is an open read transaction the caller aborts. */
+static int
+stream_lookup(kappa_db *db, const char *stream, MDB_txn **txn, kp_stream_rec *rec, int *found,
+	      kappa_err *err)
+{
+	if (!stream)
+		return KP_ERR(err, KAPPA_EINVAL, "no stream name");
+	kp_bytes name = {(const uint8_t *)stream, strlen(stream)};
+	int rc = kp_check_name(name.p, name.len, KAPPA_MAX_STREAM, "stream name", err);
+	if (rc || (rc = kp_store_index_wait(db, err)) || (rc = read_txn(db, txn, err)))
+		return rc;
+	int m = kp_index_stream(&db->ix, *txn, name, rec, found);
+	if (m) {
+		mdb_txn_abort(*txn);
+		return kp_store_mdb_err(err, m, "cannot read a stream");
+	}
+	return KAPPA_OK;
+}
+
 int
 kappa_read_log(kappa_db *db, uint64_t from_position, uint64_t max, kappa_iter **out, kappa_err *err)
 {
@@ -82,11 +102,6 @@ kappa_read_stream(kappa_db *db, const char *stream, uint64_t from_version, uint6
 		return KP_ERR(err, KAPPA_EINVAL, "no database or iterator pointer");
 	*out = NULL;
 	int rc;
-	if (!stream)
-		return KP_ERR(err, KAPPA_EINVAL, "no stream name");
-	kp_bytes name = {(const uint8_t *)stream, strlen(stream)};
-	if ((rc = kp_check_name(name.p, name.len, KAPPA_MAX_STREAM, "stream name", err)))
-		return rc;
 	if (direction != KAPPA_FORWARD && direction != KAPPA_BACKWARD)
 		return KP_ERR(err, KAPPA_EINVAL, "direction must be forward or backward");
 	kappa_iter *it = calloc(1, sizeof(*it));
@@ -97,17 +112,13 @@ kappa_read_stream(kappa_db *db, const char *stream, uint64_t from_version, uint6
 	it->by_stream = 1;
 	it->backward = direction == KAPPA_BACKWARD;
 	MDB_txn *txn;
-	if ((rc = kp_store_index_wait(db, err)) || (rc = read_txn(db, &txn, err))) {
+	kp_stream_rec rec;
+	int found;
+	if ((rc = stream_lookup(db, stream, &txn, &rec, &found, err))) {
 		free(it);
 		return rc;
 	}
-	kp_stream_rec rec;
-	int found, m = kp_index_stream(&db->ix, txn, name, &rec, &found);
 	mdb_txn_abort(txn);
-	if (m) {
-		free(it);
-		return kp_store_mdb_err(err, m, "cannot read a stream");
-	}
 	if (!found || (!it->backward && from_version > rec.last_version)) {
 		it->exhausted = 1;
 	} else {
@@ -284,20 +295,12 @@ kappa_stream_info_get(kappa_db *db, const char *stream, kappa_stream_info *info,
 	if (!db || !info)
 		return KP_ERR(err, KAPPA_EINVAL, "no database or info pointer");
 	memset(info, 0, sizeof(*info));
-	if (!stream)
-		return KP_ERR(err, KAPPA_EINVAL, "no stream name");
-	kp_bytes name = {(const uint8_t *)stream, strlen(stream)};
-	int rc = kp_check_name(name.p, name.len, KAPPA_MAX_STREAM, "stream name", err);
+	MDB_txn *txn;
+	kp_stream_rec rec;
+	int found, rc = stream_lookup(db, stream, &txn, &rec, &found, err);
 	if (rc)
 		return rc;
-	MDB_txn *txn;
-	if ((rc = kp_store_index_wait(db, err)) || (rc = read_txn(db, &txn, err)))
-		return rc;
-	kp_stream_rec rec;
-	int found, m = kp_index_stream(&db->ix, txn, name, &rec, &found);
 	mdb_txn_abort(txn);
-	if (m)
-		return kp_store_mdb_err(err, m, "cannot read a stream");
 	if (found) {
 		info->exists = 1;
 		info->last_version = rec.last_version;
@@ -312,19 +315,15 @@ int
 kappa_stream_claims(kappa_db *db, const char *stream,
 		    void (*cb)(void *ctx, const char *key, size_t len), void *ctx, kappa_err *err)
 {
-	if (!db || !stream || !cb)
-		return KP_ERR(err, KAPPA_EINVAL, "no database, stream name or callback");
-	kp_bytes name = {(const uint8_t *)stream, strlen(stream)};
-	int rc = kp_check_name(name.p, name.len, KAPPA_MAX_STREAM, "stream name", err);
+	if (!db || !cb)
+		return KP_ERR(err, KAPPA_EINVAL, "no database or callback");
+	MDB_txn *txn;
+	kp_stream_rec rec;
+	int found, m = 0, rc = stream_lookup(db, stream, &txn, &rec, &found, err);
 	if (rc)
 		return rc;
-	MDB_txn *txn;
-	if ((rc = kp_store_index_wait(db, err)) || (rc = read_txn(db, &txn, err)))
-		return rc;
-	kp_stream_rec rec;
-	int found, m = kp_index_stream(&db->ix, txn, name, &rec, &found);
 	MDB_cursor *c = NULL;
-	if (m == 0 && found && (m = mdb_cursor_open(txn, db->ix.stream_claims, &c)) == 0) {
+	if (found && (m = mdb_cursor_open(txn, db->ix.stream_claims, &c)) == 0) {
 		uint8_t k[8];
 		kp_put_be64(k, rec.id);
 		MDB_val key = {8, k}, val;
