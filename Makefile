@@ -23,7 +23,7 @@ ifeq ($(SAN),1)
 OPT = -O1
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
-CFLAGS_ALL = -std=c17 $(WARN) $(OPT) -g -D_GNU_SOURCE -Iinclude -Isrc -Itests/lib -fPIC -pthread \
+CFLAGS_ALL = -std=c17 $(WARN) $(OPT) -g -D_GNU_SOURCE -Iinclude -Isrc -Itests/lib -Ibench/lib -fPIC -pthread \
              -MMD -MP $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL = -pthread $(SANFLAGS) $(LDFLAGS)
 LIBS = $(shell pkg-config --libs lmdb jansson libsodium 2>/dev/null || echo -llmdb -ljansson -lsodium)
@@ -35,6 +35,7 @@ TESTLIB_SRC = $(wildcard tests/lib/*.c)
 UNIT_SRC = $(wildcard tests/unit/*.c)
 CRASH_SRC = $(wildcard tests/crash/*.c)
 BENCH_SRC = $(wildcard bench/*.c)
+BENCHLIB_SRC = $(wildcard bench/lib/*.c)
 
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -42,6 +43,7 @@ TESTLIB_OBJ = $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN = $(UNIT_SRC:%.c=$(BUILD)/%)
 CRASH_BIN = $(CRASH_SRC:%.c=$(BUILD)/%)
 BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
+BENCHLIB_OBJ = $(BENCHLIB_SRC:%.c=$(BUILD)/%.o)
 
 STAMP = $(BUILD)/.setup-done
 
@@ -82,8 +84,12 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libkptest.a $(BUILD)/lib
 $(BUILD)/tests/crash/%: $(BUILD)/tests/crash/%.o $(BUILD)/libkptest.a $(BUILD)/libkappa.a
 	$(CC) -o $@ $< $(BUILD)/libkptest.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libkappa.a
-	$(CC) -o $@ $< $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) -lm
+$(BUILD)/libkpbench.a: $(BENCHLIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libkpbench.a $(BUILD)/libkappa.a
+	$(CC) -o $@ $< $(BUILD)/libkpbench.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) -lm
 
 test: all $(UNIT_BIN) $(CRASH_BIN)
 	@BUILD=$(BUILD) scripts/run-tests

@@ -96,6 +96,10 @@ typedef struct kappa_options {
 	uint32_t max_append_events; /* events in one append (default 10,000) */
 	uint32_t max_append_claims; /* claims in one append (default 100) */
 	uint64_t index_map_bytes;   /* address space reserved for the index (default 64 GiB) */
+	/* The index is memory-mapped; pages it touches count in the process's RSS (as clean,
+	 * reclaimable page cache). When they pass this many bytes, kappa unmaps them (they stay
+	 * cached and fault back in when needed). 0: never. Default 256 MiB. */
+	uint64_t index_rss_bytes;
 	/* Where kappa reports what recovery did (torn tails cut, indexes rebuilt), one line per
 	 * call. NULL: silent. */
 	void (*notice)(void *ctx, const char *line);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "store/store.h"
@@ -221,6 +223,30 @@ commit_index(kappa_db *db)
 	kp_store_index_published(db, rc ? atomic_load(&db->index_pos) : db->txn_pos);
 }
 
+/*
+ * Bound the index's share of RSS (writer thread, at most once a second): the map's pages
+ * are clean page cache (no MDB_WRITEMAP), so dropping this process's mappings of them loses
+ * nothing; readers fault them back in from the cache. Mapped file pages are read from
+ * /proc/self/statm ("shared"), which here is essentially the index map.
+ */
+static void
+trim_index_map(kappa_db *db)
+{
+	uint64_t now = kp_mono_ns();
+	if (!db->o.index_rss_bytes || now - db->last_trim_check_ns < 1000000000u)
+		return;
+	db->last_trim_check_ns = now;
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size, resident, shared;
+	int n = f ? fscanf(f, "%lu %lu %lu", &size, &resident, &shared) : 0;
+	if (f)
+		fclose(f);
+	if (n != 3 || (uint64_t)shared * (uint64_t)sysconf(_SC_PAGESIZE) <= db->o.index_rss_bytes)
+		return;
+	if (db->map_addr)
+		madvise(db->map_addr, db->map_len, MADV_DONTNEED);
+}
+
 #define COMMIT_EVERY_NS 10000000u /* under load */
 #define COMMIT_IDLE_NS 2000000u	  /* when the writer has nothing queued */
 
@@ -229,6 +255,7 @@ kp_store_group_commit(void *ctx, uint64_t end)
 {
 	kappa_db *db = ctx;
 	db->txn_pos = end;
+	trim_index_map(db);
 	if (!db->wtxn) {
 		if (atomic_load(&db->index_pos) < end)
 			kp_store_index_published(db, end); /* nothing to index in between */
@@ -243,6 +270,7 @@ int
 kp_store_idle(void *ctx)
 {
 	kappa_db *db = ctx;
+	trim_index_map(db);
 	if (!db->wtxn)
 		return -1;
 	uint64_t since = kp_mono_ns() - db->last_commit_ns;

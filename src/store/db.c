@@ -33,6 +33,7 @@ kappa_options_init(kappa_options *o)
 	o->max_append_events = 10000;
 	o->max_append_claims = 100;
 	o->index_map_bytes = sizeof(size_t) >= 8 ? 64ull << 30 : 1u << 30;
+	o->index_rss_bytes = 256u << 20;
 }
 
 #define notice(db, ...) kp_emit((db)->o.notice, (db)->o.notice_ctx, __VA_ARGS__)
@@ -45,6 +46,33 @@ path_join(const char *a, const char *b)
 	if (p)
 		snprintf(p, n, "%s/%s", a, b);
 	return p;
+}
+
+/* Find where the index file is mapped (LMDB does not say unless the map is fixed). */
+static void
+find_index_map(kappa_db *db, const char *ixdir)
+{
+	char *data = path_join(ixdir, "data.mdb");
+	char real[4096], line[4600];
+	FILE *f = NULL;
+	if (!data || !realpath(data, real) || !(f = fopen("/proc/self/maps", "r")))
+		goto out;
+	size_t rl = strlen(real);
+	while (fgets(line, sizeof(line), f)) {
+		size_t ll = strcspn(line, "\n");
+		line[ll] = '\0';
+		unsigned long lo, hi;
+		if (ll >= rl && !strcmp(line + ll - rl, real) &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+			db->map_addr = (void *)lo;
+			db->map_len = hi - lo;
+			break;
+		}
+	}
+out:
+	if (f)
+		fclose(f);
+	free(data);
 }
 
 static void
@@ -389,6 +417,7 @@ kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_
 		goto fail;
 	int dead;
 	mdb_reader_check(db->ix.env, &dead);
+	find_index_map(db, ixdir);
 	char state[80];
 	snprintf(state, sizeof(state), "open %s\n", boot);
 	if ((rc = write_state(ixdir, state, err)))

@@ -141,6 +141,9 @@ struct kappa_db {
 	uint32_t txn_batches;
 	uint64_t last_commit_ns;
 	uint64_t appends_since_expiry;
+	uint64_t last_trim_check_ns;
+	void *map_addr; /* the index's memory map, found at open (NULL: not found) */
+	size_t map_len;
 	/* Readers' view: the index holds every append below index_pos; a reader that needs
 	 * more sets index_wanted and waits on index_cond. */
 	_Atomic uint64_t index_pos;
