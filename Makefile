@@ -26,7 +26,7 @@ endif
 CFLAGS_ALL = -std=c17 $(WARN) $(OPT) -g -D_GNU_SOURCE -Iinclude -Isrc -Itests/lib -Ibench/lib -fPIC -pthread \
              -MMD -MP $(SANFLAGS) $(CFLAGS)
 LDFLAGS_ALL = -pthread $(SANFLAGS) $(LDFLAGS)
-LIBS = $(shell pkg-config --libs lmdb jansson libsodium 2>/dev/null || echo -llmdb -ljansson -lsodium)
+LIBS = $(shell pkg-config --libs lmdb jansson libsodium sqlite3 2>/dev/null || echo -llmdb -ljansson -lsodium -lsqlite3)
 TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 LIB_SRC = $(wildcard src/base/*.c src/log/*.c src/store/*.c src/view/*.c)

@@ -100,6 +100,8 @@ typedef struct kappa_options {
 	 * reclaimable page cache). When they pass this many bytes, kappa unmaps them (they stay
 	 * cached and fault back in when needed). 0: never. Default 256 MiB. */
 	uint64_t index_rss_bytes;
+	/* Directory of view definitions (*.sql), loaded at open; NULL: no views. */
+	const char *views_dir;
 	/* Where kappa reports what recovery did (torn tails cut, indexes rebuilt), one line per
 	 * call. NULL: silent. */
 	void (*notice)(void *ctx, const char *line);
@@ -263,6 +265,81 @@ int kappa_stream_info_get(kappa_db *db, const char *stream, kappa_stream_info *i
 int kappa_stream_claims(kappa_db *db, const char *stream,
 			void (*cb)(void *ctx, const char *key, size_t len), void *ctx,
 			kappa_err *err);
+
+/* ==== Views ============================================================================= */
+
+/* The state of a view. */
+typedef enum kappa_view_state {
+	KAPPA_VIEW_CATCHING_UP = 0, /* applying the log up to its head */
+	KAPPA_VIEW_LIVE,	    /* caught up, following new events */
+	KAPPA_VIEW_REBUILDING,	    /* a new version is being built beside the live one */
+	KAPPA_VIEW_FAILED,	    /* a handler failed: stopped at 'error_position' */
+	KAPPA_VIEW_STOPPED,	    /* its file was removed: kept, not maintained */
+} kappa_view_state;
+
+/* The name of a state: "catching_up", "live", "rebuilding", "failed", "stopped". */
+const char *kappa_view_state_name(kappa_view_state s);
+
+typedef struct kappa_view_status {
+	char name[64];
+	char file[256]; /* the definition file */
+	kappa_view_state state;
+	uint64_t position;	   /* events below this position are applied */
+	uint64_t lag;		   /* head - position */
+	double events_per_s;	   /* recent apply rate */
+	uint64_t rebuild_position; /* while rebuilding: how far the new version got */
+	/* While failed: where and why. */
+	uint64_t error_position;
+	char error_type[KAPPA_MAX_TYPE + 1];
+	char error[256];
+	/* The last load of its file failed (the previous version keeps running). */
+	char load_error[256];
+} kappa_view_status;
+
+/* Reload the views directory: new files start, changed definitions rebuild beside the
+ * running version and swap in when caught up, removed files stop (their database stays).
+ * A file with errors is not loaded (kappa_view_status.load_error says why); others are.
+ * Returns KAPPA_OK, or KAPPA_EINVAL when some file failed to load (err names the first). */
+int kappa_views_reload(kappa_db *db, kappa_err *err);
+
+/* Status of one view (KAPPA_ENOTFOUND if there is none by that name). */
+int kappa_view_status_get(kappa_db *db, const char *view, kappa_view_status *st, kappa_err *err);
+
+/* Call 'cb' with the status of each view, in name order. */
+int kappa_views_list(kappa_db *db, void (*cb)(void *ctx, const kappa_view_status *st), void *ctx,
+		     kappa_err *err);
+
+/* Rebuild a view from the start of the log beside the live one; queries keep using the live
+ * one until the new one has caught up, then it is swapped in. Also resumes a failed view. */
+int kappa_view_rebuild(kappa_db *db, const char *view, kappa_err *err);
+
+/* No min_position for kappa_query. */
+#define KAPPA_NO_POSITION UINT64_MAX
+
+/* Run the named query 'query' of 'view'. 'params_json' is a JSON object (or NULL) whose
+ * members bind the query's :parameters by name (strings as text, numbers as numbers, true
+ * and false as 1 and 0). With min_position != KAPPA_NO_POSITION, first wait (up to
+ * 'timeout_ms') until the view has applied that position: pass an append's last_position to
+ * read your own write.
+ *  OUT: *result_json, malloc'ed: {"rows":[{column: value, ...}], "position": P} where P is
+ *       the last position the answer reflects (null if none); free with kappa_free.
+ * Errors: KAPPA_ENOTFOUND (view or query), KAPPA_EINVAL (bad params), KAPPA_ETIMEOUT
+ * (min_position not reached, or the query ran past its time limit), KAPPA_EFATAL (the view
+ * failed). */
+int kappa_query(kappa_db *db, const char *view, const char *query, const char *params_json,
+		uint64_t min_position, int64_t timeout_ms, char **result_json, kappa_err *err);
+
+/* Run ad-hoc read-only SQL on 'view': one statement, no writes, ATTACH, PRAGMA that
+ * changes state, transactions or load_extension; stopped after 'timeout_ms' (<= 0: 2 s);
+ * at most 'max_rows' rows (0: 10,000).
+ *  OUT: *result_json: {"rows":[...], "position": P, "truncated": bool}; free with kappa_free.
+ * Errors: KAPPA_ENOTFOUND, KAPPA_EINVAL (not allowed, or bad SQL: the message says why),
+ * KAPPA_ETIMEOUT. */
+int kappa_sql(kappa_db *db, const char *view, const char *sql, const char *params_json,
+	      uint64_t max_rows, int64_t timeout_ms, char **result_json, kappa_err *err);
+
+/* Free memory kappa returned (query results). */
+void kappa_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -331,7 +331,7 @@ check_options(const kappa_options *o, kappa_err *err)
 }
 
 int
-kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_err *err)
+kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_err *err)
 {
 	if (out)
 		*out = NULL;
@@ -432,12 +432,12 @@ kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_
 fail:
 	free(logdir);
 	free(ixdir);
-	kappa_close(db);
+	kp_store_close(db);
 	return rc;
 }
 
 void
-kappa_close(kappa_db *db)
+kp_store_close(kappa_db *db)
 {
 	if (!db)
 		return;

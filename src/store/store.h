@@ -127,8 +127,11 @@ int kp_index_expire(kp_index *ix, MDB_txn *txn, kp_index_counters *c, int64_t no
 		    int64_t window_ms, uint64_t min_ids, int max);
 void kp_claim_digest(kp_bytes key, uint8_t out[KP_CLAIM_HASH]);
 
+struct kp_views; /* the view layer's state (src/view), opaque here */
+
 /* The database handle. */
 struct kappa_db {
+	struct kp_views *views; /* owned by the view layer, which opens and closes it */
 	char *dir;
 	kappa_options o;
 	kp_log *log;
@@ -156,7 +159,12 @@ struct kappa_db {
 	kappa_err index_err;
 };
 
-/* Catch the index up with the log (or rebuild it). Called by kappa_open. */
+/* Open and close the store (log + indexes); kappa_open/kappa_close (src/view) wrap these
+ * with the views. */
+int kp_store_open(const char *dir, const kappa_options *o, kappa_db **out, kappa_err *err);
+void kp_store_close(kappa_db *db);
+
+/* Catch the index up with the log (or rebuild it). Called by kp_store_open. */
 int kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err);
 /* Log hooks (writer thread). */
 void kp_store_group_commit(void *ctx, uint64_t end);

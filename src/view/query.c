@@ -1,0 +1,321 @@
+/*
+ * query.c -- reading views: named queries (with read-your-writes through min_position) and
+ * guarded ad-hoc SQL, both on borrowed read-only connections, with results as JSON.
+ *
+ * Each answer runs in one read transaction that also reads the view's checkpoint, so the
+ * "position" it reports is exactly what the rows reflect. Ad-hoc SQL runs under an
+ * authorizer (reads only: no writes, ATTACH, state-changing PRAGMA, transactions or
+ * load_extension) and a progress handler that stops it at its deadline.
+ */
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "view/view.h"
+
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_MAX_ROWS 10000
+
+void
+kappa_free(void *p)
+{
+	free(p);
+}
+
+typedef struct run_ctx {
+	uint64_t deadline_ns;
+	int timed_out;
+	char denied[160];
+} run_ctx;
+
+static int
+progress(void *arg)
+{
+	run_ctx *r = arg;
+	if (kp_mono_ns() > r->deadline_ns) {
+		r->timed_out = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+authorize(void *arg, int action, const char *a1, const char *a2, const char *db, const char *trig)
+{
+	run_ctx *r = arg;
+	(void)db;
+	(void)trig;
+	switch (action) {
+	case SQLITE_SELECT:
+	case SQLITE_READ:
+	case SQLITE_RECURSIVE:
+		return SQLITE_OK;
+	case SQLITE_FUNCTION:
+		if (a2 && (!strcmp(a2, "load_extension") || !strcmp(a2, "readfile") ||
+			   !strcmp(a2, "writefile") || !strcmp(a2, "edit")))
+			break;
+		return SQLITE_OK;
+	case SQLITE_PRAGMA:
+		/* Only pragmas that describe the schema, without a value. */
+		if (!a2 && a1 &&
+		    (!strcmp(a1, "table_info") || !strcmp(a1, "table_xinfo") ||
+		     !strcmp(a1, "index_list") || !strcmp(a1, "index_info") ||
+		     !strcmp(a1, "table_list") || !strcmp(a1, "foreign_key_list")))
+			return SQLITE_OK;
+		break;
+	default:
+		break;
+	}
+	if (!r->denied[0]) {
+		const char *what = action == SQLITE_PRAGMA     ? "PRAGMA"
+				   : action == SQLITE_ATTACH   ? "ATTACH"
+				   : action == SQLITE_DETACH   ? "DETACH"
+				   : action == SQLITE_FUNCTION ? "function"
+				   : action == SQLITE_TRANSACTION || action == SQLITE_SAVEPOINT
+					   ? "transactions"
+					   : "writing or changing the schema";
+		const char *name = action == SQLITE_PRAGMA ? a1 : action == SQLITE_FUNCTION ? a2 : NULL;
+		snprintf(r->denied, sizeof(r->denied), "%s%s%s", what, name ? " " : "",
+			 name ? name : "");
+	}
+	return SQLITE_DENY;
+}
+
+static json_t *
+column_value(sqlite3_stmt *st, int i)
+{
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_INTEGER:
+		return json_integer(sqlite3_column_int64(st, i));
+	case SQLITE_FLOAT:
+		return json_real(sqlite3_column_double(st, i));
+	case SQLITE_TEXT:
+		return json_stringn((const char *)sqlite3_column_text(st, i),
+				    (size_t)sqlite3_column_bytes(st, i));
+	case SQLITE_BLOB: {
+		size_t n = (size_t)sqlite3_column_bytes(st, i);
+		size_t bl = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
+		char *b = malloc(bl);
+		if (!b)
+			return NULL;
+		sodium_bin2base64(b, bl, sqlite3_column_blob(st, i), n,
+				  sodium_base64_VARIANT_ORIGINAL);
+		json_t *j = json_string(b);
+		free(b);
+		return j;
+	}
+	default:
+		return json_null();
+	}
+}
+
+static int
+bind_params(sqlite3_stmt *st, json_t *params, const kp_query_def *q, kappa_err *err)
+{
+	for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++) {
+		const char *name = sqlite3_bind_parameter_name(st, i);
+		if (!name || (name[0] != ':' && name[0] != '@' && name[0] != '$'))
+			return KP_ERR(err, KAPPA_EINVAL, "only named :parameters can be bound");
+		json_t *v = params ? json_object_get(params, name + 1) : NULL;
+		if (!v) {
+			if (q)
+				return KP_ERR(err, KAPPA_EINVAL, "missing parameter %s", name + 1);
+			sqlite3_bind_null(st, i);
+			continue;
+		}
+		int rc;
+		if (json_is_string(v))
+			rc = sqlite3_bind_text(st, i, json_string_value(v),
+					       (int)json_string_length(v), SQLITE_TRANSIENT);
+		else if (json_is_integer(v))
+			rc = sqlite3_bind_int64(st, i, json_integer_value(v));
+		else if (json_is_real(v))
+			rc = sqlite3_bind_double(st, i, json_real_value(v));
+		else if (json_is_boolean(v))
+			rc = sqlite3_bind_int(st, i, json_is_true(v));
+		else if (json_is_null(v))
+			rc = sqlite3_bind_null(st, i);
+		else
+			return KP_ERR(err, KAPPA_EINVAL,
+				      "parameter %s must be a string, number, boolean or null",
+				      name + 1);
+		if (rc != SQLITE_OK)
+			return KP_ERR(err, KAPPA_EINVAL, "cannot bind %s", name + 1);
+	}
+	return KAPPA_OK;
+}
+
+/* Run 'sql' (one statement) on 'c' inside a read transaction; build the JSON answer. */
+static int
+run(sqlite3 *c, const char *sql, json_t *params, const kp_query_def *q, int adhoc,
+    uint64_t max_rows, uint64_t deadline_ns, char **out, kappa_err *err)
+{
+	run_ctx r = {deadline_ns, 0, ""};
+	sqlite3_stmt *st = NULL, *cp = NULL;
+	json_t *rows = json_array(), *res = NULL;
+	int rc = KAPPA_OK, truncated = 0;
+	sqlite3_progress_handler(c, 1000, progress, &r);
+	if (sqlite3_exec(c, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = KP_ERR(err, KAPPA_EIO, "cannot begin a read: %s", sqlite3_errmsg(c));
+		goto out;
+	}
+	sqlite3_int64 pos = 0;
+	if (sqlite3_prepare_v2(c, "SELECT position FROM kappa_checkpoint WHERE id = 1", -1, &cp,
+			       NULL) == SQLITE_OK &&
+	    sqlite3_step(cp) == SQLITE_ROW)
+		pos = sqlite3_column_int64(cp, 0);
+	if (adhoc)
+		sqlite3_set_authorizer(c, authorize, &r);
+	const char *tail = NULL;
+	int prc = sqlite3_prepare_v2(c, sql, -1, &st, &tail);
+	if (adhoc)
+		sqlite3_set_authorizer(c, NULL, NULL);
+	if (prc != SQLITE_OK || !st) {
+		if (r.denied[0])
+			rc = KP_ERR(err, KAPPA_EINVAL, "not allowed in read-only SQL: %s", r.denied);
+		else
+			rc = KP_ERR(err, KAPPA_EINVAL, "%s", st || prc ? sqlite3_errmsg(c)
+								  : "no SQL statement");
+		goto rollback;
+	}
+	if (adhoc) {
+		sqlite3_stmt *extra = NULL;
+		if (tail && *tail && sqlite3_prepare_v2(c, tail, -1, &extra, NULL) == SQLITE_OK &&
+		    extra) {
+			sqlite3_finalize(extra);
+			rc = KP_ERR(err, KAPPA_EINVAL, "only one statement is allowed");
+			goto rollback;
+		}
+		if (!sqlite3_stmt_readonly(st)) {
+			rc = KP_ERR(err, KAPPA_EINVAL, "not allowed in read-only SQL: writing");
+			goto rollback;
+		}
+	}
+	if ((rc = bind_params(st, params, q, err)))
+		goto rollback;
+	int s, ncol = sqlite3_column_count(st);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_size(rows) >= max_rows) {
+			truncated = 1;
+			break;
+		}
+		json_t *row = json_object();
+		for (int i = 0; row && i < ncol; i++)
+			json_object_set_new(row, sqlite3_column_name(st, i), column_value(st, i));
+		if (!row || json_array_append_new(rows, row)) {
+			rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+			goto rollback;
+		}
+	}
+	if (s != SQLITE_ROW && s != SQLITE_DONE) {
+		if (r.timed_out)
+			rc = KP_ERR(err, KAPPA_ETIMEOUT, "the query ran past its time limit");
+		else
+			rc = KP_ERR(err, KAPPA_EINVAL, "%s", sqlite3_errmsg(c));
+		goto rollback;
+	}
+	res = json_object();
+	json_object_set(res, "rows", rows);
+	json_object_set_new(res, "position", pos > 0 ? json_integer(pos - 1) : json_null());
+	if (adhoc)
+		json_object_set_new(res, "truncated", json_boolean(truncated));
+	*out = json_dumps(res, JSON_COMPACT);
+	if (!*out)
+		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+rollback:
+	sqlite3_finalize(st);
+	sqlite3_finalize(cp);
+	sqlite3_exec(c, "COMMIT", NULL, NULL, NULL);
+out:
+	sqlite3_progress_handler(c, 0, NULL, NULL);
+	json_decref(rows);
+	json_decref(res);
+	return rc;
+}
+
+static int
+parse_params(const char *params_json, json_t **out, kappa_err *err)
+{
+	*out = NULL;
+	if (!params_json || !*params_json)
+		return KAPPA_OK;
+	json_error_t je;
+	json_t *j = json_loads(params_json, 0, &je);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		return KP_ERR(err, KAPPA_EINVAL, "parameters must be a JSON object%s%s",
+			      j ? "" : ": ", j ? "" : je.text);
+	}
+	*out = j;
+	return KAPPA_OK;
+}
+
+static int
+query_common(kappa_db *db, const char *view, const char *query, const char *sql,
+	     const char *params_json, uint64_t min_position, uint64_t max_rows,
+	     int64_t timeout_ms, char **result, kappa_err *err)
+{
+	if (!result)
+		return KP_ERR(err, KAPPA_EINVAL, "no result pointer");
+	*result = NULL;
+	if (!db || !view)
+		return KP_ERR(err, KAPPA_EINVAL, "no database or view");
+	kp_view *v = kp_views_find(db, view);
+	if (!v)
+		return KP_ERR(err, KAPPA_ENOTFOUND, "no view named %s", view);
+	if (timeout_ms <= 0)
+		timeout_ms = DEFAULT_TIMEOUT_MS;
+	uint64_t deadline = kp_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	json_t *params;
+	int rc = parse_params(params_json, &params, err);
+	if (rc)
+		return rc;
+	if (min_position != KAPPA_NO_POSITION &&
+	    (rc = kp_view_wait(v, min_position, timeout_ms, err))) {
+		json_decref(params);
+		return rc;
+	}
+	sqlite3 *c;
+	kp_gen *g;
+	if ((rc = kp_view_borrow(v, &c, &g, err))) {
+		json_decref(params);
+		return rc;
+	}
+	const kp_query_def *q = NULL;
+	if (query) {
+		q = kp_view_def_query(g->def, query);
+		if (!q)
+			rc = KP_ERR(err, KAPPA_ENOTFOUND, "view %s has no query named %s", view,
+				    query);
+		else
+			sql = q->sql;
+	}
+	if (!rc)
+		rc = run(c, sql, params, q, !query, max_rows, deadline, result, err);
+	kp_view_give_back(v, g, c);
+	json_decref(params);
+	return rc;
+}
+
+int
+kappa_query(kappa_db *db, const char *view, const char *query, const char *params_json,
+	    uint64_t min_position, int64_t timeout_ms, char **result_json, kappa_err *err)
+{
+	if (!query)
+		return KP_ERR(err, KAPPA_EINVAL, "no query name");
+	return query_common(db, view, query, NULL, params_json, min_position, UINT64_MAX,
+			    timeout_ms, result_json, err);
+}
+
+int
+kappa_sql(kappa_db *db, const char *view, const char *sql, const char *params_json,
+	  uint64_t max_rows, int64_t timeout_ms, char **result_json, kappa_err *err)
+{
+	if (!sql)
+		return KP_ERR(err, KAPPA_EINVAL, "no SQL");
+	return query_common(db, view, NULL, sql, params_json, KAPPA_NO_POSITION,
+			    max_rows ? max_rows : DEFAULT_MAX_ROWS, timeout_ms, result_json, err);
+}
