@@ -24,53 +24,35 @@
  *
  * Usage: store_append [--dir DIR] [--seconds S] [--quick] [--threads 1,16,64] [--subjects]
  */
-#include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "benchlib.h"
 #include "kappa.h"
 #include "log/batch.h"
 #include "log/log.h"
 #include "store/store.h" /* only for db->log, to read the store's log statistics */
 
-#define MAX_LIST 16
-#define DATA_BYTES 100	     /* JSON data of every event */
-#define ATTRS_BYTES 60	     /* attributes section of a log-only batch */
-#define SETTLE_NS 250000000u /* after the open, before the threads start */
+#define DATA_BYTES 100 /* JSON data of every event */
+#define ATTRS_BYTES 60 /* attributes section of a log-only batch */
 #define TARGET_THREADS 64
 #define TARGET_RATIO 0.85 /* the store keeps at least this share of log-only appends/s */
 
-/* A growable array of latencies in nanoseconds. */
-typedef struct lat_vec {
-	uint64_t *v;
-	size_t n, cap;
-} lat_vec;
-
 /* One appending thread: to a kappa_db (db) or to a bare log (log). */
 typedef struct worker {
-	pthread_t thread;
 	int tid;
 	int subjects;
 	kappa_db *db;
 	kp_log *log;
 	const kp_batch_limits *limits;
-	pthread_barrier_t *start;
-	atomic_int *stop;
-	lat_vec lat;
+	kb_team *team;
+	kb_lat lat;
 	uint64_t errors;
 	int first_rc; /* the first error, or KAPPA_OK */
 	kappa_err first_err;
@@ -91,77 +73,6 @@ typedef struct config_result {
 	run_result store, log;
 } config_result;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("store_append: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ns(uint64_t ns)
-{
-	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static void
-lat_push(lat_vec *l, uint64_t ns)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 4096;
-		uint64_t *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			die("out of memory for latencies");
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = ns;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile (0 < p <= 1) of sorted 'v', in microseconds. */
-static double
-percentile_us(const uint64_t *v, size_t n, double p)
-{
-	if (n == 0)
-		return 0;
-	size_t rank = (size_t)ceil(p * (double)n);
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	return (double)v[rank - 1] / 1000.0;
-}
-
-static double
-ratio(double x, double base)
-{
-	return base > 0 ? x / base : 0;
-}
-
 /* Write the event data {"n":N,"pad":"xx..."}, exactly DATA_BYTES bytes, into 'out'
  * (DATA_BYTES + 1 bytes, NUL-terminated). */
 static void
@@ -169,38 +80,29 @@ make_data(char *out, uint64_t n)
 {
 	int k = snprintf(out, DATA_BYTES + 1, "{\"n\":%" PRIu64 ",\"pad\":\"", n);
 	if (k < 0 || k > DATA_BYTES - 2)
-		die("event data prefix too long");
+		kb_die("event data prefix too long");
 	memset(out + k, 'x', (size_t)(DATA_BYTES - 2 - k));
 	memcpy(out + DATA_BYTES - 2, "\"}", 3);
 }
 
 /* ---- options ------------------------------------------------------------------------ */
 
-/* Parse a comma-separated list of positive numbers into 'out'; returns how many. */
-static size_t
-parse_list(const char *s, uint64_t *out, const char *what)
+/* The long options: the shared ones, then the program's own (own_option). */
+static const struct option longopts[] = {
+	KB_LONGOPTS,
+	{"subjects", no_argument, NULL, 'j'},
+	{NULL, 0, NULL, 0},
+};
+
+/* Handle --subjects (sets the int at 'ctx') for kb_opts_parse. */
+static bool
+own_option(int c, const char *arg, void *ctx)
 {
-	char tmp[256];
-	size_t n = 0;
-	if (strlen(s) >= sizeof(tmp))
-		die("%s list too long", what);
-	strcpy(tmp, s);
-	char *save = NULL;
-	for (char *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (n == MAX_LIST)
-			die("at most %d %s", MAX_LIST, what);
-		char *end;
-		errno = 0;
-		unsigned long long v = strtoull(tok, &end, 10);
-		if (errno || end == tok || *end != '\0')
-			die("bad %s '%s'", what, tok);
-		if (v == 0)
-			die("%s must be positive", what);
-		out[n++] = (uint64_t)v;
-	}
-	if (n == 0)
-		die("empty %s list", what);
-	return n;
+	(void)arg;
+	if (c != 'j')
+		return false;
+	*(int *)ctx = 1;
+	return true;
 }
 
 static void
@@ -208,54 +110,6 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: store_append [--dir DIR] [--seconds S] [--quick] [--threads 1,16,64]\n"
 		   "                    [--subjects]\n");
-}
-
-/* ---- files -------------------------------------------------------------------------- */
-
-static int
-rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	if (remove(path) < 0 && errno != ENOENT)
-		fprintf(stderr, "store_append: cannot remove %s: %s\n", path, strerror(errno));
-	return 0;
-}
-
-static void
-rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *
-fs_name(const char *dir, int *is_tmpfs)
-{
-	struct statfs sf;
-	*is_tmpfs = 0;
-	if (statfs(dir, &sf) < 0)
-		return "unknown";
-	switch ((unsigned long)sf.f_type) {
-	case 0xef53:
-		return "ext4";
-	case 0x58465342:
-		return "xfs";
-	case 0x9123683e:
-		return "btrfs";
-	case 0x794c7630:
-		return "overlayfs";
-	case 0x2fc12fc1:
-		return "zfs";
-	case 0x01021994:
-		*is_tmpfs = 1;
-		return "tmpfs";
-	case 0x858458f6:
-		*is_tmpfs = 1;
-		return "ramfs";
-	default:
-		return "other";
-	}
 }
 
 /* ---- the threads -------------------------------------------------------------------- */
@@ -282,16 +136,16 @@ store_main(void *arg)
 	kappa_err err;
 	int64_t expected = KAPPA_NO_STREAM;
 
-	pthread_barrier_wait(w->start);
-	for (uint64_t seq = 0; !atomic_load_explicit(w->stop, memory_order_relaxed); seq++) {
+	kb_team_wait(w->team);
+	for (uint64_t seq = 0; !kb_team_stopped(w->team); seq++) {
 		make_data(data, seq);
 		snprintf(request, sizeof(request), "%d-%" PRIu64, w->tid, seq);
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = kb_mono_ns();
 		int rc =
 			kappa_append(w->db, stream, expected, request, &ev, 1, NULL, 0, &res, &err);
-		uint64_t t1 = mono_ns();
+		uint64_t t1 = kb_mono_ns();
 		if (rc == KAPPA_OK) {
-			lat_push(&w->lat, t1 - t0);
+			kb_lat_push(&w->lat, t1 - t0);
 			if (res.deduplicated) { /* a fresh id can never be a retry */
 				kappa_err e = {.code = KAPPA_EREQUEST_REUSED};
 				snprintf(e.msg, sizeof(e.msg), "request %s answered as a retry",
@@ -336,20 +190,20 @@ log_main(void *arg)
 	if (rc == KAPPA_OK && (rc = kp_batch_add(&b, &ev, &err)) != KAPPA_OK)
 		kp_batch_release(&b);
 
-	pthread_barrier_wait(w->start);
+	kb_team_wait(w->team);
 	if (rc != KAPPA_OK) {
 		worker_error(w, rc, &err);
 		return NULL;
 	}
-	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
-		uint64_t pos, t0 = mono_ns();
+	while (!kb_team_stopped(w->team)) {
+		uint64_t pos, t0 = kb_mono_ns();
 		rc = kp_log_append(w->log, &b, &pos, &err);
-		uint64_t t1 = mono_ns();
+		uint64_t t1 = kb_mono_ns();
 		if (rc != KAPPA_OK) {
 			worker_error(w, rc, &err);
 			break;
 		}
-		lat_push(&w->lat, t1 - t0);
+		kb_lat_push(&w->lat, t1 - t0);
 	}
 	kp_batch_release(&b);
 	return NULL;
@@ -361,75 +215,47 @@ static void
 run_threads(kappa_db *db, kp_log *log, const kp_batch_limits *limits, int n, int subjects,
 	    double seconds, run_result *r)
 {
-	worker *ws = calloc((size_t)n, sizeof(*ws));
-	if (!ws)
-		die("out of memory for threads");
-	pthread_barrier_t start;
-	atomic_int stop = 0;
-	pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+	worker *ws = kb_calloc((size_t)n, sizeof(*ws), "threads");
+	kb_team team;
 	for (int i = 0; i < n; i++) {
 		ws[i].tid = i;
 		ws[i].subjects = subjects;
 		ws[i].db = db;
 		ws[i].log = log;
 		ws[i].limits = limits;
-		ws[i].start = &start;
-		ws[i].stop = &stop;
-		int rc = pthread_create(&ws[i].thread, NULL, db ? store_main : log_main, &ws[i]);
-		if (rc != 0)
-			die("pthread_create: %s", strerror(rc));
+		ws[i].team = &team;
 	}
+	kb_team_start(&team, n, db ? store_main : log_main, ws, sizeof(*ws));
 
-	/* Let the log settle (the zero-fill thread fills its first prealloc_bytes right after
-	 * the open), so the window measures the steady state of an open log. */
-	sleep_ns(SETTLE_NS);
 	kp_log_stats before, after;
-	kp_log_get_stats(log, &before);
-	pthread_barrier_wait(&start);
-	uint64_t t0 = mono_ns();
-	sleep_ns((uint64_t)(seconds * 1e9));
-	atomic_store(&stop, 1);
-	for (int i = 0; i < n; i++)
-		pthread_join(ws[i].thread, NULL);
-	uint64_t t1 = mono_ns();
-	kp_log_get_stats(log, &after);
-	pthread_barrier_destroy(&start);
+	uint64_t window_ns = kb_team_run(&team, log, seconds, &before, &after);
 
-	size_t total = 0;
+	kb_lat all = {NULL, 0, 0};
 	memset(r, 0, sizeof(*r));
 	for (int i = 0; i < n; i++) {
-		total += ws[i].lat.n;
+		kb_lat_merge(&all, &ws[i].lat);
 		if (ws[i].errors && r->errors == 0) {
 			r->first_rc = ws[i].first_rc;
 			snprintf(r->first_msg, sizeof(r->first_msg), "%s", ws[i].first_err.msg);
 		}
 		r->errors += ws[i].errors;
 	}
-	uint64_t *all = malloc((total ? total : 1) * sizeof(*all));
-	if (!all)
-		die("out of memory for latencies");
-	size_t k = 0;
-	for (int i = 0; i < n; i++) {
-		if (ws[i].lat.n)
-			memcpy(all + k, ws[i].lat.v, ws[i].lat.n * sizeof(*all));
-		k += ws[i].lat.n;
-		free(ws[i].lat.v);
-	}
 	free(ws);
-	qsort(all, total, sizeof(*all), cmp_u64);
+	kb_lat_sort(&all);
+	size_t total = all.n;
 
-	r->seconds = (double)(t1 - t0) / 1e9;
+	r->seconds = (double)window_ns / 1e9;
 	r->appends = total;
 	r->appends_per_s = (double)total / r->seconds;
-	r->p50_us = percentile_us(all, total, 0.50);
-	r->p99_us = percentile_us(all, total, 0.99);
+	r->p50_us = kb_percentile_us(&all, 0.50);
+	r->p99_us = kb_percentile_us(&all, 0.99);
 	uint64_t groups = after.groups - before.groups, syncs = after.syncs - before.syncs;
 	r->batches_per_group =
 		groups ? (double)(after.appends - before.appends) / (double)groups : 0;
 	r->syncs_per_s = (double)syncs / r->seconds;
 	uint64_t sync_ns = after.sync_ns_total - before.sync_ns_total;
 	r->sync_us = syncs ? (double)sync_ns / (double)syncs / 1000.0 : 0;
-	free(all);
+	kb_lat_free(&all);
 }
 
 static void
@@ -440,7 +266,7 @@ run_store(const char *dir, const kappa_options *ko, int threads, int subjects, d
 	kappa_err err;
 	int rc = kappa_open(dir, ko, &db, &err);
 	if (rc != KAPPA_OK)
-		die("kappa_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
+		kb_die("kappa_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
 	run_threads(db, db->log, NULL, threads, subjects, seconds, r);
 	kappa_close(db);
 }
@@ -453,7 +279,7 @@ run_log(const char *dir, const kp_log_options *lo, int threads, int subjects, do
 	kappa_err err;
 	int rc = kp_log_open(dir, lo, &log, &err);
 	if (rc != KAPPA_OK)
-		die("kp_log_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
+		kb_die("kp_log_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
 	run_threads(NULL, log, &lo->limits, threads, subjects, seconds, r);
 	kp_log_close(log);
 }
@@ -484,14 +310,14 @@ mode_name(int subjects)
 }
 
 static void
-print_table(const config_result *rs, size_t n, const char *dir, const char *fs, int is_tmpfs,
-	    double seconds, int subjects)
+print_table(const config_result *rs, size_t n, const kb_bench_dir *dir, double seconds,
+	    int subjects)
 {
 	printf("kappa store_append: kappa_append vs kp_log_append, fsync=always, 1 event of %d B "
 	       "JSON per append, %s, %.1f s per run\n",
 	       DATA_BYTES, mode_name(subjects), seconds);
-	printf("dir %s (%s%s), %ld CPUs online\n", dir, fs,
-	       is_tmpfs ? ": NOT A DISK, fsync is free" : "", sysconf(_SC_NPROCESSORS_ONLN));
+	printf("dir %s (%s%s), %ld CPUs online\n", dir->path, dir->fs,
+	       dir->is_tmpfs ? ": NOT A DISK, fsync is free" : "", sysconf(_SC_NPROCESSORS_ONLN));
 	printf("store: own stream per thread, exact expected version, unique request id; "
 	       "log-only: same event + %d B attrs\n",
 	       ATTRS_BYTES);
@@ -508,8 +334,8 @@ print_table(const config_result *rs, size_t n, const char *dir, const char *fs, 
 		       "%6.3f %6.3f %6.3f\n",
 		       c->threads, s->appends_per_s, s->p50_us, s->p99_us, s->batches_per_group,
 		       s->errors, l->appends_per_s, l->p50_us, l->p99_us, l->batches_per_group,
-		       ratio(s->appends_per_s, l->appends_per_s), ratio(s->p50_us, l->p50_us),
-		       ratio(s->p99_us, l->p99_us));
+		       kb_ratio(s->appends_per_s, l->appends_per_s), kb_ratio(s->p50_us, l->p50_us),
+		       kb_ratio(s->p99_us, l->p99_us));
 	}
 
 	printf("\nsyncs (store | log-only)\n");
@@ -532,7 +358,7 @@ print_table(const config_result *rs, size_t n, const char *dir, const char *fs, 
 			       c->threads, c->log.errors, c->log.first_msg,
 			       kappa_strerror(c->log.first_rc));
 		if (c->threads == TARGET_THREADS) {
-			double q = ratio(c->store.appends_per_s, c->log.appends_per_s);
+			double q = kb_ratio(c->store.appends_per_s, c->log.appends_per_s);
 			printf("target: store >= %.2f x log-only appends/s at %d threads: %.3f, "
 			       "%s\n",
 			       TARGET_RATIO, TARGET_THREADS, q,
@@ -548,7 +374,7 @@ json_compared(const config_result *c, const char *metric, double value, double b
 {
 	printf("{\"bench\":\"store_append\",\"metric\":\"%s\",\"threads\":%d,\"value\":%.3f,"
 	       "\"baseline\":%.3f,\"ratio\":%.3f,\"unit\":\"%s\",\"subjects\":%s}\n",
-	       metric, c->threads, value, base, ratio(value, base), unit,
+	       metric, c->threads, value, base, kb_ratio(value, base), unit,
 	       subjects ? "true" : "false");
 }
 
@@ -574,80 +400,10 @@ print_json(const config_result *rs, size_t n, int subjects)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"dir", required_argument, NULL, 'd'},
-		{"seconds", required_argument, NULL, 's'},
-		{"quick", no_argument, NULL, 'q'},
-		{"threads", required_argument, NULL, 't'},
-		{"subjects", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *dir_opt = NULL;
-	double seconds = 3;
+	kb_init("store_append");
+	kb_opts opts = {.seconds = 3, .threads = {1, 16, 64}, .nthreads = 3, .suffixes = false};
 	int subjects = 0;
-	uint64_t threads[MAX_LIST] = {1, 16, 64};
-	size_t nthreads = 3;
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		char *end;
-		switch (c) {
-		case 'd':
-			dir_opt = optarg;
-			break;
-		case 's':
-			seconds = strtod(optarg, &end);
-			if (*end || !(seconds > 0) || seconds > 3600)
-				die("bad --seconds '%s'", optarg);
-			break;
-		case 'q':
-			seconds = 1;
-			break;
-		case 't':
-			nthreads = parse_list(optarg, threads, "threads");
-			break;
-		case 'j':
-			subjects = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	for (size_t i = 0; i < nthreads; i++)
-		if (threads[i] > 4096)
-			die("at most 4096 threads");
-
-	char base[PATH_MAX];
-	int own_dir = 0;
-	if (dir_opt) {
-		if (strlen(dir_opt) >= sizeof(base) - 64)
-			die("--dir path too long");
-		strcpy(base, dir_opt);
-		if (mkdir(base, 0755) == 0)
-			own_dir = 1; /* created here: removed at the end like the default */
-		else if (errno != EEXIST)
-			die("mkdir %s: %s", base, strerror(errno));
-	} else {
-		strcpy(base, "/var/tmp/kappa-bench-XXXXXX");
-		if (!mkdtemp(base))
-			die("mkdtemp %s: %s", base, strerror(errno));
-		own_dir = 1;
-	}
-	int is_tmpfs;
-	const char *fs = fs_name(base, &is_tmpfs);
-	if (is_tmpfs)
-		fprintf(stderr,
-			"store_append: warning: %s is on %s: fsync costs nothing there, "
-			"the figures do not describe a disk\n",
-			base, fs);
+	kb_opts_parse(&opts, argc, argv, longopts, own_option, &subjects, usage);
 
 	kappa_options ko;
 	kappa_options_init(&ko);
@@ -655,39 +411,39 @@ main(int argc, char **argv)
 	kp_log_options lo;
 	log_options_like_store(&ko, &lo);
 
-	config_result *rs = calloc(nthreads, sizeof(*rs));
-	if (!rs)
-		die("out of memory");
-	char path[PATH_MAX + 64]; /* base (< PATH_MAX) + a short name */
+	kb_bench_dir dir;
+	kb_bench_dir_create(&dir, opts.dir);
+
+	config_result *rs = kb_calloc(opts.nthreads, sizeof(*rs), NULL);
+	char path[PATH_MAX + 64]; /* dir.path (< PATH_MAX) + a short name */
 	uint64_t errors = 0;
-	for (size_t i = 0; i < nthreads; i++) {
+	for (size_t i = 0; i < opts.nthreads; i++) {
 		config_result *r = &rs[i];
-		r->threads = (int)threads[i];
+		r->threads = (int)opts.threads[i];
 		fprintf(stderr, "store_append: %d threads (%s): store...", r->threads,
 			mode_name(subjects));
-		snprintf(path, sizeof(path), "%s/store-%d", base, r->threads);
-		rm_tree(path);
-		run_store(path, &ko, r->threads, subjects, seconds, &r->store);
-		rm_tree(path);
+		snprintf(path, sizeof(path), "%s/store-%d", dir.path, r->threads);
+		kb_rm_tree(path);
+		run_store(path, &ko, r->threads, subjects, opts.seconds, &r->store);
+		kb_rm_tree(path);
 
 		fprintf(stderr, " %.0f/s; log-only...", r->store.appends_per_s);
-		snprintf(path, sizeof(path), "%s/log-%d", base, r->threads);
-		rm_tree(path);
-		run_log(path, &lo, r->threads, subjects, seconds, &r->log);
-		rm_tree(path);
+		snprintf(path, sizeof(path), "%s/log-%d", dir.path, r->threads);
+		kb_rm_tree(path);
+		run_log(path, &lo, r->threads, subjects, opts.seconds, &r->log);
+		kb_rm_tree(path);
 		fprintf(stderr, " %.0f/s: ratio %.3f\n", r->log.appends_per_s,
-			ratio(r->store.appends_per_s, r->log.appends_per_s));
+			kb_ratio(r->store.appends_per_s, r->log.appends_per_s));
 		errors += r->store.errors + r->log.errors;
 	}
-	if (own_dir)
-		rm_tree(base);
+	kb_bench_dir_remove(&dir);
 	if (errors)
 		fprintf(stderr, "store_append: %" PRIu64 " append errors (see the table)\n",
 			errors);
 
 	fflush(stderr);
-	print_table(rs, nthreads, base, fs, is_tmpfs, seconds, subjects);
-	print_json(rs, nthreads, subjects);
+	print_table(rs, opts.nthreads, &dir, opts.seconds, subjects);
+	print_json(rs, opts.nthreads, subjects);
 	free(rs);
 	return errors ? 1 : 0;
 }

@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "benchlib.h"
 #include "kappa.h"
 
 #define FILL_THREADS 4
@@ -26,14 +26,6 @@ static uint64_t nstreams = 10000000;
 static _Atomic uint64_t next_stream;
 static _Atomic uint64_t fill_errors;
 static kappa_db *db;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* VmRSS or VmHWM of this process, in MiB. */
 static double
@@ -75,6 +67,7 @@ filler(void *arg)
 int
 main(int argc, char **argv)
 {
+	kb_init("store_scale");
 	char dir[4096] = "";
 	int keep = 0;
 	for (int i = 1; i < argc; i++) {
@@ -120,13 +113,13 @@ main(int argc, char **argv)
 		}
 		atomic_store(&next_stream, existing);
 		fprintf(stderr, "filling %" PRIu64 " streams in %s\n", nstreams - existing, dir);
-		double t0 = now_s();
+		uint64_t t0 = kb_mono_ns();
 		pthread_t th[FILL_THREADS];
 		for (int t = 0; t < FILL_THREADS; t++)
 			pthread_create(&th[t], NULL, filler, NULL);
 		for (int t = 0; t < FILL_THREADS; t++)
 			pthread_join(th[t], NULL);
-		fill_s = now_s() - t0;
+		fill_s = (double)(kb_mono_ns() - t0) / 1e9;
 	}
 	kappa_close(db);
 	if (atomic_load(&fill_errors)) {
@@ -137,16 +130,16 @@ main(int argc, char **argv)
 	/* Measure: open, then durable appends to random existing streams. */
 	o.fsync = KAPPA_FSYNC_ALWAYS;
 	double rss0 = status_mib("VmRSS");
-	double t0 = now_s();
+	uint64_t t0 = kb_mono_ns();
 	if (kappa_open(dir, &o, &db, &err)) {
 		fprintf(stderr, "reopen: %s\n", err.msg);
 		return 1;
 	}
-	double open_s = now_s() - t0;
+	double open_s = (double)(kb_mono_ns() - t0) / 1e9;
 	double rss_open = status_mib("VmRSS");
 	enum { APPENDS = 20000 };
 	uint64_t x = 88172645463325252ull, errors = 0;
-	t0 = now_s();
+	t0 = kb_mono_ns();
 	for (int i = 0; i < APPENDS; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
@@ -160,7 +153,7 @@ main(int argc, char **argv)
 				 NULL, &err))
 			errors++;
 	}
-	double app_s = now_s() - t0;
+	double app_s = (double)(kb_mono_ns() - t0) / 1e9;
 	double rss_serve = status_mib("VmRSS");
 	double hwm = status_mib("VmHWM");
 	kappa_close(db);
@@ -186,11 +179,7 @@ main(int argc, char **argv)
 	printf("{\"bench\":\"store_scale\",\"metric\":\"appends_per_s\",\"streams\":%" PRIu64
 	       ",\"value\":%.1f,\"unit\":\"appends/s\"}\n",
 	       nstreams, APPENDS / app_s);
-	if (!keep) {
-		char cmd[4200];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", dir);
-	}
+	if (!keep)
+		kb_rm_tree(dir);
 	return errors ? 1 : 0;
 }
