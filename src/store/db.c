@@ -257,7 +257,7 @@ kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
 	db->ctr = ctr;
 	db->txn_pos = ctr.position;
 	kp_store_index_published(db, ctr.position);
-	if (batches || rebuild)
+	if (batches)
 		notice(db,
 		       "event=index_caught_up from=%" PRIu64 " to=%" PRIu64 " batches=%" PRIu64
 		       " seconds=%.3f rebuild=%d",

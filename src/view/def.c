@@ -16,8 +16,8 @@
 
 #include "view/view.h"
 
-static const char *handler_params[] = {":position", ":stream",	":version", ":type",
-				       ":data",	    ":time",	":subject", ":metadata"};
+static const char *handler_params[] = {":position", ":stream", ":version", ":type",
+				       ":data",	    ":time",   ":subject", ":metadata"};
 
 static int
 valid_ident(const char *s, size_t n, int first_alpha_only)
@@ -248,17 +248,18 @@ kp_view_def_parse(const char *file, const char *text, kp_view_def **out, kappa_e
 			*rest++ = '\0';
 		why_line = lineno;
 		if (!strcmp(word, "view")) {
-			char **w;
-			size_t nw;
+			char **w = NULL;
+			size_t nw = 0;
 			if (sect != S_PRE)
 				why = "'@view' must come first, once";
 			else if (split_words(rest, &w, &nw) || nw != 1 ||
 				 !valid_ident(w[0], strlen(w[0]), 1))
 				why = "a view name is [a-z][a-z0-9_]{0,62}: -- @view NAME";
-			else
-				d->name = strdup(w[0]);
-			if (!why)
-				free(w);
+			else if (!(d->name = strdup(w[0])))
+				why = "out of memory";
+			for (size_t k = 0; k < nw; k++)
+				free(w[k]);
+			free(w);
 			sect = S_DDL;
 		} else if (sect == S_PRE) {
 			why = "the first directive must be '-- @view NAME'";
@@ -289,7 +290,8 @@ kp_view_def_parse(const char *file, const char *text, kp_view_def **out, kappa_e
 			if (!blank_sql(rest))
 				why = "unexpected text after the directive";
 			else if (forget ? d->forget_sql != NULL : d->export_sql != NULL)
-				why = forget ? "'@forget' appears twice" : "'@export' appears twice";
+				why = forget ? "'@forget' appears twice"
+					     : "'@export' appears twice";
 			sect = forget ? S_FORGET : S_EXPORT;
 		} else if (!strcmp(word, "query")) {
 			kp_query_def *nq = realloc(d->queries, (d->nqueries + 1) * sizeof(*nq));
@@ -342,8 +344,8 @@ kp_view_def_parse(const char *file, const char *text, kp_view_def **out, kappa_e
  * 0 handler (only the event parameters), 1 query (read-only, declared parameters), 2
  * forget/export (:subject). */
 static int
-check_sql(sqlite3 *mem, const kp_view_def *d, const char *sql, int line, const char *what,
-	  int kind, const kp_query_def *q, kappa_err *err)
+check_sql(sqlite3 *mem, const kp_view_def *d, const char *sql, int line, const char *what, int kind,
+	  const kp_query_def *q, kappa_err *err)
 {
 	const char *tail = sql;
 	int count = 0;

@@ -12,8 +12,8 @@
 #include "base/clock.h"
 #include "view/view.h"
 
-static const char *param_names[8] = {":position", ":stream",  ":version", ":type",
-				     ":data",	  ":time",    ":subject", ":metadata"};
+static const char *param_names[8] = {":position", ":stream", ":version", ":type",
+				     ":data",	  ":time",   ":subject", ":metadata"};
 
 static int
 sql_err(sqlite3 *c, kappa_err *err, const char *what, const char *path)
@@ -61,7 +61,8 @@ prepare_handlers(kp_gen *g, kappa_err *err)
 		const char *tail = d->handlers[i].sql;
 		while (tail && *tail) {
 			sqlite3_stmt *st = NULL;
-			if (sqlite3_prepare_v3(g->w, tail, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail))
+			if (sqlite3_prepare_v3(g->w, tail, -1, SQLITE_PREPARE_PERSISTENT, &st,
+					       &tail))
 				return KP_ERR(err, KAPPA_EINVAL, "%s:%d: %s", d->file,
 					      d->handlers[i].line, sqlite3_errmsg(g->w));
 			if (!st)
@@ -104,8 +105,10 @@ kp_gen_open(const char *path, kp_view_def *def, uint64_t first, kp_gen **out, ka
 	}
 	sqlite3_busy_timeout(g->w, 5000);
 	char *msg = NULL;
-	if (sqlite3_exec(g->w, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-			 &msg) != SQLITE_OK) {
+	if (sqlite3_exec(
+		    g->w,
+		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;",
+		    NULL, NULL, &msg) != SQLITE_OK) {
 		rc = KP_ERR(err, KAPPA_EIO, "view database %s: %s", path, msg ? msg : "pragma");
 		sqlite3_free(msg);
 		goto fail;
@@ -121,20 +124,20 @@ kp_gen_open(const char *path, kp_view_def *def, uint64_t first, kp_gen **out, ka
 		/* A new database: the schema and the checkpoint in one transaction. */
 		if (sqlite3_exec(g->w, "BEGIN IMMEDIATE", NULL, NULL, NULL) ||
 		    sqlite3_exec(g->w, def->ddl ? def->ddl : "", NULL, NULL, &msg) ||
-		    sqlite3_exec(g->w,
-				 "CREATE TABLE kappa_checkpoint (id INTEGER PRIMARY KEY CHECK (id = "
-				 "1), position INTEGER NOT NULL, hash TEXT NOT NULL, definition "
-				 "TEXT NOT NULL)",
-				 NULL, NULL, &msg)) {
+		    sqlite3_exec(
+			    g->w,
+			    "CREATE TABLE kappa_checkpoint (id INTEGER PRIMARY KEY CHECK (id = "
+			    "1), position INTEGER NOT NULL, hash TEXT NOT NULL, definition "
+			    "TEXT NOT NULL)",
+			    NULL, NULL, &msg)) {
 			rc = KP_ERR(err, KAPPA_EINVAL, "%s: creating the view failed: %s",
 				    def->file, msg ? msg : sqlite3_errmsg(g->w));
 			sqlite3_free(msg);
 			sqlite3_exec(g->w, "ROLLBACK", NULL, NULL, NULL);
 			goto fail;
 		}
-		if (sqlite3_prepare_v2(g->w,
-				       "INSERT INTO kappa_checkpoint VALUES (1, ?1, ?2, ?3)", -1,
-				       &st, NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v2(g->w, "INSERT INTO kappa_checkpoint VALUES (1, ?1, ?2, ?3)",
+				       -1, &st, NULL) != SQLITE_OK) {
 			rc = sql_err(g->w, err, "cannot create the checkpoint", path);
 			sqlite3_exec(g->w, "ROLLBACK", NULL, NULL, NULL);
 			goto fail;
@@ -190,8 +193,8 @@ iso_time(int64_t ms, char out[64])
 	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
 	gmtime_r(&s, &tm);
-	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static int
@@ -292,6 +295,14 @@ kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail 
 					sqlite3_reset(h->st);
 					sqlite3_clear_bindings(h->st);
 					rollback(g);
+					/* Keep what came before the failing event: apply exactly
+					 * those again, so the view stops right at it. */
+					if (ev.position > g->applied) {
+						kp_apply_fail again;
+						kp_gen_apply(g, log,
+							     (int)(ev.position - g->applied),
+							     UINT64_MAX, &again, NULL);
+					}
 					return KP_ERR(err, KAPPA_EFATAL, "%s", fail->msg);
 				}
 				sqlite3_reset(h->st);

@@ -77,7 +77,9 @@ authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
 				   : action == SQLITE_TRANSACTION || action == SQLITE_SAVEPOINT
 					   ? "transactions"
 					   : "writing or changing the schema";
-		const char *name = action == SQLITE_PRAGMA ? a1 : action == SQLITE_FUNCTION ? a2 : NULL;
+		const char *name = action == SQLITE_PRAGMA     ? a1
+				   : action == SQLITE_FUNCTION ? a2
+							       : NULL;
 		snprintf(r->denied, sizeof(r->denied), "%s%s%s", what, name ? " " : "",
 			 name ? name : "");
 	}
@@ -175,10 +177,11 @@ run(sqlite3 *c, const char *sql, json_t *params, const kp_query_def *q, int adho
 		sqlite3_set_authorizer(c, NULL, NULL);
 	if (prc != SQLITE_OK || !st) {
 		if (r.denied[0])
-			rc = KP_ERR(err, KAPPA_EINVAL, "not allowed in read-only SQL: %s", r.denied);
+			rc = KP_ERR(err, KAPPA_EINVAL, "not allowed in read-only SQL: %s",
+				    r.denied);
 		else
-			rc = KP_ERR(err, KAPPA_EINVAL, "%s", st || prc ? sqlite3_errmsg(c)
-								  : "no SQL statement");
+			rc = KP_ERR(err, KAPPA_EINVAL, "%s",
+				    st || prc ? sqlite3_errmsg(c) : "no SQL statement");
 		goto rollback;
 	}
 	if (adhoc) {
@@ -255,8 +258,8 @@ parse_params(const char *params_json, json_t **out, kappa_err *err)
 
 static int
 query_common(kappa_db *db, const char *view, const char *query, const char *sql,
-	     const char *params_json, uint64_t min_position, uint64_t max_rows,
-	     int64_t timeout_ms, char **result, kappa_err *err)
+	     const char *params_json, uint64_t min_position, uint64_t max_rows, int64_t timeout_ms,
+	     char **result, kappa_err *err)
 {
 	if (!result)
 		return KP_ERR(err, KAPPA_EINVAL, "no result pointer");

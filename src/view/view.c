@@ -17,8 +17,19 @@
 #include "base/clock.h"
 #include "view/view.h"
 
+/* One transaction applies up to BATCH_EVENTS events, and runs at most LIVE_NS when the view
+ * is close to the head (so a query waiting on min_position sees its write soon) or
+ * CATCH_UP_NS when far behind (fewer commits: each one writes every dirty page). */
 #define BATCH_EVENTS 10000
-#define BATCH_NS 20000000u /* 20 ms */
+#define LIVE_NS 20000000u      /* 20 ms */
+#define CATCH_UP_NS 250000000u /* 250 ms */
+#define FAR_BEHIND BATCH_EVENTS
+
+static uint64_t
+budget(kp_gen *g, kp_log *log)
+{
+	return kp_log_head(log) - atomic_load(&g->applied) > FAR_BEHIND ? CATCH_UP_NS : LIVE_NS;
+}
 
 static char *
 db_path(kp_view *v, const char *suffix)
@@ -139,7 +150,9 @@ projector(void *arg)
 	pthread_mutex_lock(&v->lock);
 	while (!v->stop) {
 		if (v->pending || v->rebuild_requested) {
+			/* the newest definition: pending, else the one being built, else live */
 			kp_view_def *def = v->pending ? v->pending
+					   : v->next  ? copy_def(v->next->def)
 						      : copy_def(v->cur ? v->cur->def : NULL);
 			v->pending = NULL;
 			v->rebuild_requested = 0;
@@ -156,7 +169,7 @@ projector(void *arg)
 		kappa_err e;
 		memset(&f, 0, sizeof(f));
 		if (use_cur) {
-			n = kp_gen_apply(cur, log, BATCH_EVENTS, BATCH_NS, &f, &e);
+			n = kp_gen_apply(cur, log, BATCH_EVENTS, budget(cur, log), &f, &e);
 			pthread_mutex_lock(&v->lock);
 			if (n < 0)
 				set_fail(v, &f, &e);
@@ -169,14 +182,14 @@ projector(void *arg)
 		}
 		if (next) {
 			memset(&f, 0, sizeof(f));
-			n = kp_gen_apply(next, log, BATCH_EVENTS, BATCH_NS, &f, &e);
+			n = kp_gen_apply(next, log, BATCH_EVENTS, budget(next, log), &f, &e);
 			pthread_mutex_lock(&v->lock);
 			if (n < 0) {
 				/* the new version fails: drop it, keep answering from the old */
 				set_fail(v, &f, &e);
 				char *p = strdup(next->path);
 				kp_gen_close(next);
-				v->next = NULL;
+				v->next = next = NULL;
 				if (p)
 					remove_db(p);
 				free(p);
@@ -350,11 +363,11 @@ kp_view_wait(kp_view *v, uint64_t position, int64_t timeout_ms, kappa_err *err)
 		}
 		if (pthread_cond_timedwait(&v->cond, &v->lock, &dl) == ETIMEDOUT &&
 		    (!v->cur || atomic_load(&v->cur->applied) <= position)) {
-			rc = KP_ERR(err, KAPPA_ETIMEOUT,
-				    "view %s has not reached position %llu (it is at %llu)", v->name,
-				    (unsigned long long)position,
-				    (unsigned long long)(v->cur ? atomic_load(&v->cur->applied)
-								: 0));
+			rc = KP_ERR(
+				err, KAPPA_ETIMEOUT,
+				"view %s has not reached position %llu (it is at %llu)", v->name,
+				(unsigned long long)position,
+				(unsigned long long)(v->cur ? atomic_load(&v->cur->applied) : 0));
 			break;
 		}
 	}
@@ -379,8 +392,8 @@ kp_view_borrow(kp_view *v, sqlite3 **conn, kp_gen **gen, kappa_err *err)
 	g->borrowed++;
 	pthread_mutex_unlock(&v->lock);
 	if (!c) {
-		if (sqlite3_open_v2(g->path, &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-		    SQLITE_OK) {
+		if (sqlite3_open_v2(g->path, &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+				    NULL) != SQLITE_OK) {
 			int r = KP_ERR(err, KAPPA_EIO, "cannot open view %s: %s", v->name,
 				       c ? sqlite3_errmsg(c) : "out of memory");
 			sqlite3_close(c);

@@ -40,7 +40,7 @@ typedef struct kp_query_def {
 typedef struct kp_view_def {
 	char *name;
 	char *file;
-	char *text; /* the whole definition, as read */
+	char *text;    /* the whole definition, as read */
 	char hash[33]; /* hex BLAKE2b-128 of 'text' */
 	char *ddl;
 	kp_handler *handlers;
@@ -71,10 +71,10 @@ typedef struct kp_hstmt {
 typedef struct kp_gen {
 	kp_view_def *def; /* owned */
 	char *path;
-	sqlite3 *w;	   /* the projector's connection */
-	kp_hstmt **hs;	   /* per handler, its statements */
+	sqlite3 *w;    /* the projector's connection */
+	kp_hstmt **hs; /* per handler, its statements */
 	size_t *nhs;
-	size_t nh; /* handlers prepared */
+	size_t nh;		  /* handlers prepared */
 	sqlite3_stmt *checkpoint; /* UPDATE kappa_checkpoint */
 	kp_log_iter *it;
 	_Atomic uint64_t applied; /* events below this position are applied */
@@ -86,8 +86,7 @@ typedef struct kp_gen {
 
 /* Open (creating if needed, starting at position 'first') the database at 'path' for 'def',
  * which it takes over (freed on error too). */
-int kp_gen_open(const char *path, kp_view_def *def, uint64_t first, kp_gen **out,
-		kappa_err *err);
+int kp_gen_open(const char *path, kp_view_def *def, uint64_t first, kp_gen **out, kappa_err *err);
 void kp_gen_close(kp_gen *g);
 /* Read the definition text and position stored in an existing view database. */
 int kp_gen_peek(const char *path, char **def_text, uint64_t *position, kappa_err *err);
@@ -111,9 +110,9 @@ typedef struct kp_view {
 	struct kp_views *vs;
 	char name[KP_VIEW_NAME_MAX + 1];
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* applied moved, state changed, a reader returned */
-	kp_gen *cur;	     /* answers queries */
-	kp_gen *next;	     /* being rebuilt, or NULL */
+	pthread_cond_t cond;  /* applied moved, state changed, a reader returned */
+	kp_gen *cur;	      /* answers queries */
+	kp_gen *next;	      /* being rebuilt, or NULL */
 	kp_view_def *pending; /* a new definition to rebuild with */
 	int rebuild_requested;
 	int swapping;
@@ -130,8 +129,8 @@ typedef struct kp_view {
 
 struct kp_views {
 	kappa_db *db;
-	char *dir;    /* definitions */
-	char *dbdir;  /* DATA/views */
+	char *dir;	      /* definitions */
+	char *dbdir;	      /* DATA/views */
 	pthread_mutex_t lock; /* the list */
 	kp_view **v;
 	size_t n;

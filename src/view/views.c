@@ -90,8 +90,8 @@ views_reload(struct kp_views *vs, kappa_err *err)
 	if (vs->dir) {
 		DIR *d = opendir(vs->dir);
 		if (!d)
-			return KP_ERR_SYS(err, KAPPA_ENOTFOUND, errno, "cannot read views directory %s",
-					  vs->dir);
+			return KP_ERR_SYS(err, KAPPA_ENOTFOUND, errno,
+					  "cannot read views directory %s", vs->dir);
 		struct dirent *de;
 		while ((de = readdir(d))) {
 			size_t l = strlen(de->d_name);
@@ -114,7 +114,7 @@ views_reload(struct kp_views *vs, kappa_err *err)
 		if (nf)
 			qsort(files, nf, sizeof(*files), cmp_str);
 	}
-	char **seen = calloc(nf + 1, sizeof(char *));
+	char **seen = calloc(2 * nf + 1, sizeof(char *)); /* names, at most two per file */
 	size_t nseen = 0;
 	for (size_t i = 0; i < nf; i++) {
 		kp_view_def *def = NULL;
@@ -124,24 +124,31 @@ views_reload(struct kp_views *vs, kappa_err *err)
 		if (rc == KAPPA_OK) {
 			for (size_t k = 0; k < nseen; k++)
 				if (!strcmp(seen[k], def->name)) {
-					rc = KP_ERR(&e, KAPPA_EINVAL,
-						    "%s: view %s is already defined by another file",
-						    files[i], def->name);
+					rc = KP_ERR(
+						&e, KAPPA_EINVAL,
+						"%s: view %s is already defined by another file",
+						files[i], def->name);
 					kp_view_def_free(def);
 					def = NULL;
 					break;
 				}
 		}
 		if (rc != KAPPA_OK) {
-			kp_emit(db->o.notice, db->o.notice_ctx, "event=view_load_failed error=\"%s\"",
-				e.msg);
+			kp_emit(db->o.notice, db->o.notice_ctx,
+				"event=view_load_failed error=\"%s\"", e.msg);
 			/* a view already running from this file keeps running, with the error */
 			pthread_mutex_lock(&vs->lock);
 			for (size_t k = 0; k < vs->n; k++) {
 				kp_view *x = vs->v[k];
 				pthread_mutex_lock(&x->lock);
-				if (x->cur && !strcmp(x->cur->def->file, files[i]))
+				const kp_view_def *xd = x->pending ? x->pending
+							: x->next  ? x->next->def
+							: x->cur   ? x->cur->def
+								   : NULL;
+				if (xd && !strcmp(xd->file, files[i]) && nseen < 2 * nf) {
 					snprintf(x->load_error, sizeof(x->load_error), "%s", e.msg);
+					seen[nseen++] = strdup(x->name); /* keeps running */
+				}
 				pthread_mutex_unlock(&x->lock);
 			}
 			pthread_mutex_unlock(&vs->lock);
@@ -157,10 +164,10 @@ views_reload(struct kp_views *vs, kappa_err *err)
 		if ((v = kp_views_find(db, def->name))) {
 			pthread_mutex_lock(&v->lock);
 			v->load_error[0] = '\0';
-			const kp_view_def *now = v->pending	 ? v->pending
-						 : v->next	 ? v->next->def
-						 : v->cur	 ? v->cur->def
-								 : NULL;
+			const kp_view_def *now = v->pending ? v->pending
+						 : v->next  ? v->next->def
+						 : v->cur   ? v->cur->def
+							    : NULL;
 			int same = now && !strcmp(now->text, def->text) && !v->failed;
 			int was_stopped = v->stopped;
 			v->stopped = 0;
@@ -283,7 +290,8 @@ kappa_views_reload(kappa_db *db, kappa_err *err)
 	if (!db || !db->views)
 		return KP_ERR(err, KAPPA_EINVAL, "no database");
 	if (!db->views->dir)
-		return KP_ERR(err, KAPPA_EINVAL, "the database was opened without a views directory");
+		return KP_ERR(err, KAPPA_EINVAL,
+			      "the database was opened without a views directory");
 	return views_reload(db->views, err);
 }
 
