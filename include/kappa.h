@@ -270,7 +270,7 @@ int kappa_stream_claims(kappa_db *db, const char *stream,
 
 /* The state of a view. */
 typedef enum kappa_view_state {
-	KAPPA_VIEW_CATCHING_UP = 0, /* applying the log up to its head */
+	KAPPA_VIEW_CATCHING_UP = 0, /* has not yet reached the head since it was opened */
 	KAPPA_VIEW_LIVE,	    /* caught up, following new events */
 	KAPPA_VIEW_REBUILDING,	    /* a new version is being built beside the live one */
 	KAPPA_VIEW_FAILED,	    /* a handler failed: stopped at 'error_position' */

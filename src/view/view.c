@@ -176,6 +176,8 @@ projector(void *arg)
 			if (n > 0) {
 				did = 1;
 				n_rate += (uint64_t)n;
+			} else if (n == 0) {
+				v->caught_up = 1;
 			}
 			pthread_cond_broadcast(&v->cond);
 			pthread_mutex_unlock(&v->lock);
@@ -336,7 +338,7 @@ kp_view_status(kp_view *v, kappa_view_status *st)
 		st->state = KAPPA_VIEW_REBUILDING;
 	else if (v->failed)
 		st->state = KAPPA_VIEW_FAILED;
-	else if (st->lag > 0)
+	else if (!v->caught_up)
 		st->state = KAPPA_VIEW_CATCHING_UP;
 	else
 		st->state = KAPPA_VIEW_LIVE;

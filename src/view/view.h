@@ -117,7 +117,8 @@ typedef struct kp_view {
 	int rebuild_requested;
 	int swapping;
 	kappa_view_state state;
-	int stopped; /* file removed */
+	int stopped;   /* file removed */
+	int caught_up; /* the live database has reached the head since it was opened */
 	kp_apply_fail fail;
 	int failed;
 	char load_error[256];
