@@ -305,7 +305,7 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 	     const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
 	     kappa_append_result *result, kappa_err *err)
 {
-	kappa_append_result scratch;
+	kappa_append_result scratch = {0};
 	kappa_append_result *res = result ? result : &scratch;
 	memset(res, 0, sizeof(*res));
 	res->actual_version = -1;
