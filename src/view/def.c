@@ -183,6 +183,23 @@ parse_query_head(const char *s, kp_query_def *q)
 
 enum { S_PRE, S_DDL, S_ON, S_FORGET, S_EXPORT, S_QUERY };
 
+/* Hand the text collected for section 'sect' (owned, may be NULL) to where it belongs. */
+static void
+close_section(kp_view_def *d, int sect, char *text)
+{
+	char **slot = sect == S_DDL	 ? &d->ddl
+		      : sect == S_ON	 ? &d->handlers[d->nhandlers - 1].sql
+		      : sect == S_FORGET ? &d->forget_sql
+		      : sect == S_EXPORT ? &d->export_sql
+		      : sect == S_QUERY	 ? &d->queries[d->nqueries - 1].sql
+					 : NULL;
+	if (!slot) {
+		free(text);
+		return;
+	}
+	*slot = text ? text : strdup("");
+}
+
 int
 kp_view_def_parse(const char *file, const char *text, kp_view_def **out, kappa_err *err)
 {
@@ -222,18 +239,7 @@ kp_view_def_parse(const char *file, const char *text, kp_view_def **out, kappa_e
 			p += n + (eol ? 1 : 0);
 			continue;
 		}
-		/* Close the section being collected. */
-		if (sect == S_DDL) {
-			d->ddl = cur ? cur : strdup("");
-		} else if (sect == S_ON) {
-			d->handlers[d->nhandlers - 1].sql = cur ? cur : strdup("");
-		} else if (sect == S_FORGET) {
-			d->forget_sql = cur ? cur : strdup("");
-		} else if (sect == S_EXPORT) {
-			d->export_sql = cur ? cur : strdup("");
-		} else if (sect == S_QUERY) {
-			d->queries[d->nqueries - 1].sql = cur ? cur : strdup("");
-		}
+		close_section(d, sect, cur);
 		cur = NULL;
 		curlen = 0;
 		char *dl = dupn(l + 4, (size_t)(p + n - l - 4));
@@ -318,16 +324,8 @@ kp_view_def_parse(const char *file, const char *text, kp_view_def **out, kappa_e
 		if (sect == S_PRE) {
 			why = "no '-- @view NAME' directive";
 			why_line = 1;
-		} else if (sect == S_DDL) {
-			d->ddl = cur ? cur : strdup("");
-		} else if (sect == S_ON) {
-			d->handlers[d->nhandlers - 1].sql = cur ? cur : strdup("");
-		} else if (sect == S_FORGET) {
-			d->forget_sql = cur ? cur : strdup("");
-		} else if (sect == S_EXPORT) {
-			d->export_sql = cur ? cur : strdup("");
-		} else if (sect == S_QUERY) {
-			d->queries[d->nqueries - 1].sql = cur ? cur : strdup("");
+		} else {
+			close_section(d, sect, cur);
 		}
 		cur = NULL;
 	}
