@@ -179,6 +179,19 @@ int kappa_append(kappa_db *db, const char *stream, int64_t expected_version, con
 		 const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
 		 kappa_append_result *result, kappa_err *err);
 
+/* The same without waiting: the arguments are checked and copied before it returns (the
+ * caller may free them at once). Returns KAPPA_OK and later calls 'done' exactly once, from
+ * a kappa thread, with what kappa_append would have returned ('result' and 'err' valid for
+ * the call only; 'done' must not block or call kappa_append); or returns an error at once,
+ * without calling 'done', when the arguments are bad. This is how a server keeps many
+ * appends in flight without a thread each; they share group commits as usual. */
+int kappa_append_async(kappa_db *db, const char *stream, int64_t expected_version,
+		       const char *request_id, const kappa_event_in *events, size_t n,
+		       const kappa_claim *claims, size_t m,
+		       void (*done)(void *ctx, int rc, const kappa_append_result *result,
+				    const kappa_err *err),
+		       void *ctx, kappa_err *err);
+
 /* ==== Reading =========================================================================== */
 
 /* An event as read. Every pointer borrows from the iterator that returned it and stays

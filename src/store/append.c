@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
+#include <semaphore.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,14 +16,20 @@
 #include "base/clock.h"
 #include "store/store.h"
 
+/* One append in flight: owns copies of everything it needs, so the caller's arguments may
+ * go away as soon as kappa_append_async returns. */
 typedef struct append_ctx {
+	kp_log_req req;
 	kappa_db *db;
+	char stream_buf[KAPPA_MAX_STREAM + 1];
 	kp_bytes stream;
 	int64_t expected;
 	uint8_t hash[KP_HASH_BYTES];
 	kp_batch batch;
 	kp_attrs *attrs;
-	kappa_append_result *res;
+	kappa_append_result result;
+	void (*done)(void *ctx, int rc, const kappa_append_result *res, const kappa_err *err);
+	void *user;
 } append_ctx;
 
 static int
@@ -100,7 +107,7 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 	append_ctx *c = req->ctx;
 	kappa_db *db = c->db;
 	kp_index *ix = &db->ix;
-	kappa_append_result *res = c->res;
+	kappa_append_result *res = &c->result;
 	int rc, found;
 	if (atomic_load(&db->index_failed))
 		return KP_ERR(err, KAPPA_EFATAL, "the index failed earlier (%s); reopen to recover",
@@ -300,15 +307,23 @@ kp_store_group_abort(void *ctx, uint64_t first)
 	kp_store_index_published(db, atomic_load(&db->index_pos));
 }
 
-int
-kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
-	     const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
-	     kappa_append_result *result, kappa_err *err)
+static void
+ctx_free(append_ctx *c)
 {
-	kappa_append_result scratch = {0};
-	kappa_append_result *res = result ? result : &scratch;
-	memset(res, 0, sizeof(*res));
-	res->actual_version = -1;
+	if (!c)
+		return;
+	kp_batch_release(&c->batch);
+	free(c->attrs);
+	free(c);
+}
+
+/* Check the arguments and encode the append into a new context (the caller's thread). */
+static int
+build(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
+      const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
+      append_ctx **out, kappa_err *err)
+{
+	*out = NULL;
 	int rc;
 	if (!db)
 		return KP_ERR(err, KAPPA_EINVAL, "no database");
@@ -344,17 +359,21 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 	}
 
 	/* Attributes, and the content hash that tells a retry from a reuse of its id. */
-	append_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.db = db;
-	c.stream = (kp_bytes){(const uint8_t *)stream, slen};
-	c.expected = expected_version;
-	c.res = res;
+	append_ctx *cp = calloc(1, sizeof(*cp));
 	kp_attrs *attrs = malloc(sizeof(*attrs));
 	kp_buf ab = KP_BUF_INIT;
-	if (!attrs)
+	if (!cp || !attrs) {
+		free(cp);
+		free(attrs);
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
-	c.attrs = attrs;
+	}
+	append_ctx *c = cp;
+	c->db = db;
+	memcpy(c->stream_buf, stream, slen);
+	c->stream = (kp_bytes){(const uint8_t *)c->stream_buf, slen};
+	c->expected = expected_version;
+	c->result.actual_version = -1;
+	c->attrs = attrs;
 	crypto_generichash_state hs;
 	crypto_generichash_init(&hs, NULL, 0, KP_HASH_BYTES);
 	hash_part(&hs, stream, slen);
@@ -376,11 +395,11 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 		hash_part(&hs, &op, 1);
 		hash_part(&hs, claims[i].key, strlen(claims[i].key));
 	}
-	crypto_generichash_final(&hs, c.hash, KP_HASH_BYTES);
+	crypto_generichash_final(&hs, c->hash, KP_HASH_BYTES);
 	int oom = 0;
 	if (request_id)
 		oom |= put_attr(&ab, KP_ATTR_REQUEST_ID, request_id, rlen) |
-		       put_attr(&ab, KP_ATTR_REQUEST_HASH, c.hash, KP_HASH_BYTES);
+		       put_attr(&ab, KP_ATTR_REQUEST_HASH, c->hash, KP_HASH_BYTES);
 	for (size_t i = 0; i < m; i++)
 		oom |= put_attr(&ab, claims[i].release ? KP_ATTR_RELEASE : KP_ATTR_CLAIM,
 				claims[i].key, strlen(claims[i].key));
@@ -391,7 +410,7 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 
 	kp_batch_limits lim = {db->o.max_event_bytes, db->o.max_append_bytes,
 			       db->o.max_append_events};
-	if ((rc = kp_batch_init(&c.batch, &lim, ab.data, ab.len, err)))
+	if ((rc = kp_batch_init(&c->batch, &lim, ab.data, ab.len, err)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const kappa_event_in *e = &events[i];
@@ -417,7 +436,7 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 		if (e->metadata && (rc = check_json_object(e->metadata, ml, "metadata", i, err)))
 			goto out;
 		kp_event ev = {0};
-		ev.stream = c.stream;
+		ev.stream = c->stream;
 		ev.type = (kp_bytes){(const uint8_t *)e->type, strlen(e->type)};
 		ev.data = (kp_bytes){(const uint8_t *)e->data, dl};
 		if (e->subject)
@@ -428,7 +447,7 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 		}
 		if (e->metadata)
 			ev.metadata = (kp_bytes){(const uint8_t *)e->metadata, ml};
-		if ((rc = kp_batch_add(&c.batch, &ev, err))) {
+		if ((rc = kp_batch_add(&c->batch, &ev, err))) {
 			/* name the event in the message */
 			if (err) {
 				char tmp[sizeof(err->msg)];
@@ -440,16 +459,94 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 	}
 	/* The attributes live in the batch, whose buffer is final only now: decode them from
 	 * there, so what is validated and indexed is exactly what is written. */
-	if ((rc = kp_attrs_decode((kp_bytes){c.batch.buf.data + KP_BATCH_HEADER, ab.len}, attrs,
+	if ((rc = kp_attrs_decode((kp_bytes){c->batch.buf.data + KP_BATCH_HEADER, ab.len}, attrs,
 				  err)))
 		goto out;
-	uint64_t first;
-	rc = kp_log_append_prepared(db->log, &c.batch, prepare, &c, &first, err);
-	if (rc == KAPPA_OK && !res->deduplicated && first != res->first_position)
-		rc = KP_ERR(err, KAPPA_EFATAL, "internal error: position mismatch");
 out:
-	kp_batch_release(&c.batch);
 	kp_buf_release(&ab);
-	free(attrs);
+	if (rc)
+		ctx_free(c);
+	else
+		*out = c;
+	return rc;
+}
+
+/* The writer has answered (or the log refused up front). */
+static void
+on_done(kp_log_req *req, int rc)
+{
+	append_ctx *c = req->ctx;
+	if (rc == KAPPA_OK && !c->result.deduplicated &&
+	    req->first_position != c->result.first_position)
+		rc = KP_ERR(&req->err, KAPPA_EFATAL, "internal error: position mismatch");
+	if (rc)
+		req->err.code = rc;
+	c->done(c->user, rc, &c->result, &req->err);
+	ctx_free(c);
+}
+
+int
+kappa_append_async(kappa_db *db, const char *stream, int64_t expected_version,
+		   const char *request_id, const kappa_event_in *events, size_t n,
+		   const kappa_claim *claims, size_t m,
+		   void (*done)(void *ctx, int rc, const kappa_append_result *result,
+				const kappa_err *err),
+		   void *ctx, kappa_err *err)
+{
+	if (!done)
+		return KP_ERR(err, KAPPA_EINVAL, "no completion callback");
+	append_ctx *c;
+	int rc = build(db, stream, expected_version, request_id, events, n, claims, m, &c, err);
+	if (rc)
+		return rc;
+	c->done = done;
+	c->user = ctx;
+	c->req.batch = &c->batch;
+	c->req.prepare = prepare;
+	c->req.done = on_done;
+	c->req.ctx = c;
+	kp_log_submit(db->log, &c->req);
+	return KAPPA_OK;
+}
+
+/* kappa_append: the asynchronous path and a wait. */
+typedef struct waiter {
+	sem_t sem;
+	int rc;
+	kappa_append_result *res;
+	kappa_err *err;
+} waiter;
+
+static void
+wake(void *arg, int rc, const kappa_append_result *res, const kappa_err *err)
+{
+	waiter *w = arg;
+	w->rc = rc;
+	if (w->res)
+		*w->res = *res;
+	if (rc && w->err)
+		kp_err_copy(w->err, err);
+	sem_post(&w->sem);
+}
+
+int
+kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
+	     const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
+	     kappa_append_result *result, kappa_err *err)
+{
+	if (result) {
+		memset(result, 0, sizeof(*result));
+		result->actual_version = -1;
+	}
+	waiter w = {.rc = KAPPA_OK, .res = result, .err = err};
+	sem_init(&w.sem, 0, 0);
+	int rc = kappa_append_async(db, stream, expected_version, request_id, events, n, claims,
+				    m, wake, &w, err);
+	if (rc == KAPPA_OK) {
+		while (sem_wait(&w.sem) < 0)
+			;
+		rc = w.rc;
+	}
+	sem_destroy(&w.sem);
 	return rc;
 }
