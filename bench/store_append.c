@@ -91,14 +91,22 @@ make_data(char *out, uint64_t n)
 static const struct option longopts[] = {
 	KB_LONGOPTS,
 	{"subjects", no_argument, NULL, 'j'},
+	{"async", no_argument, NULL, 'a'},
 	{NULL, 0, NULL, 0},
 };
 
-/* Handle --subjects (sets the int at 'ctx') for kb_opts_parse. */
+/* --async: appends from one submitting thread, N in flight (see run_async). */
+static int async_mode;
+
+/* Handle --subjects (sets the int at 'ctx') and --async for kb_opts_parse. */
 static bool
 own_option(int c, const char *arg, void *ctx)
 {
 	(void)arg;
+	if (c == 'a') {
+		async_mode = 1;
+		return true;
+	}
 	if (c != 'j')
 		return false;
 	*(int *)ctx = 1;
@@ -109,7 +117,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: store_append [--dir DIR] [--seconds S] [--quick] [--threads 1,16,64]\n"
-		   "                    [--subjects]\n");
+		   "                    [--subjects] [--async]\n");
 }
 
 /* ---- the threads -------------------------------------------------------------------- */
@@ -209,6 +217,182 @@ log_main(void *arg)
 	return NULL;
 }
 
+/* ---- --async: one submitting thread keeps N appends in flight ----------------------------
+ * The way a server appends: no thread per request. Each of the N slots has its own stream;
+ * when its append is answered (from kappa's thread) the slot is queued, and the submitting
+ * thread sends its next append, with the exact expected version the answer gave. The
+ * log-only baseline does the same with kp_log_submit. */
+
+typedef struct slot {
+	struct async_run *run;
+	int id;
+	uint64_t seq, t0;
+	int64_t version; /* last version of its stream, -1 none */
+	kp_batch batch;	 /* log-only */
+	kp_log_req req;	 /* log-only */
+} slot;
+
+typedef struct async_run {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int *ready;
+	size_t nready;
+	kb_lat lat;
+	uint64_t errors, outstanding;
+	int first_rc;
+	char first_msg[sizeof(((kappa_err *)0)->msg)];
+} async_run;
+
+static void
+slot_answered(slot *sl, int rc, int64_t version, const kappa_err *err)
+{
+	async_run *a = sl->run;
+	uint64_t now = kb_mono_ns();
+	pthread_mutex_lock(&a->lock);
+	kb_lat_push(&a->lat, now - sl->t0);
+	if (rc == KAPPA_OK) {
+		sl->version = version;
+	} else if (a->errors++ == 0) {
+		a->first_rc = rc;
+		snprintf(a->first_msg, sizeof(a->first_msg), "%s", err ? err->msg : "");
+	}
+	a->outstanding--;
+	a->ready[a->nready++] = sl->id;
+	pthread_cond_signal(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void
+store_answered(void *ctx, int rc, const kappa_append_result *res, const kappa_err *err)
+{
+	slot_answered(ctx, rc, rc == KAPPA_OK ? (int64_t)res->version : -1, err);
+}
+
+static void
+log_answered(kp_log_req *req, int rc)
+{
+	slot_answered(req->ctx, rc, 0, &req->err);
+}
+
+/* Send the slot's next append. The caller counted it in 'outstanding' (under the lock) and
+ * must take it back if this fails. */
+static int
+submit(kappa_db *db, kp_log *log, slot *sl, int subjects, kappa_err *err)
+{
+	sl->t0 = kb_mono_ns();
+	if (log) {
+		sl->req = (kp_log_req){.batch = &sl->batch, .done = log_answered, .ctx = sl};
+		kp_log_submit(log, &sl->req);
+		return KAPPA_OK;
+	}
+	char stream[32], subject[32], request[48], data[DATA_BYTES + 1];
+	snprintf(stream, sizeof(stream), "bench-%d", sl->id);
+	snprintf(subject, sizeof(subject), "user-%d", sl->id);
+	snprintf(request, sizeof(request), "%d-%" PRIu64, sl->id, sl->seq);
+	make_data(data, sl->seq++);
+	kappa_event_in ev = {"Bench", data, DATA_BYTES, subjects ? subject : NULL, NULL, 0};
+	return kappa_append_async(db, stream, sl->version < 0 ? KAPPA_NO_STREAM : sl->version,
+				  request, &ev, 1, NULL, 0, store_answered, sl, err);
+}
+
+static void
+run_async(kappa_db *db, kp_log *log, const kp_batch_limits *limits, int n, int subjects,
+	  double seconds, run_result *r)
+{
+	static const kp_batch_limits unused; /* the store path builds no log batch */
+	if (!limits)
+		limits = &unused;
+	async_run a;
+	memset(&a, 0, sizeof(a));
+	pthread_mutex_init(&a.lock, NULL);
+	pthread_cond_init(&a.cond, NULL);
+	a.ready = kb_calloc((size_t)n, sizeof(int), "slots");
+	slot *sl = kb_calloc((size_t)n, sizeof(slot), "slots");
+	uint8_t attrs[ATTRS_BYTES];
+	memset(attrs, 7, sizeof(attrs));
+	char data[DATA_BYTES + 1], stream[32], subject[32];
+	make_data(data, 0);
+	for (int i = 0; i < n; i++) {
+		sl[i] = (slot){.run = &a, .id = i, .version = -1};
+		if (log) {
+			kp_event ev;
+			memset(&ev, 0, sizeof(ev));
+			snprintf(stream, sizeof(stream), "bench-%d", i);
+			snprintf(subject, sizeof(subject), "user-%d", i);
+			ev.stream = (kp_bytes){(const uint8_t *)stream, strlen(stream)};
+			ev.type = (kp_bytes){(const uint8_t *)"Bench", 5};
+			ev.data = (kp_bytes){(const uint8_t *)data, DATA_BYTES};
+			if (subjects)
+				ev.subject = (kp_bytes){(const uint8_t *)subject, strlen(subject)};
+			kappa_err err;
+			if (kp_batch_init(&sl[i].batch, limits, attrs, sizeof(attrs), &err) ||
+			    kp_batch_add(&sl[i].batch, &ev, &err))
+				kb_die("batch: %s", err.msg);
+		}
+	}
+	kb_sleep_ns(250000000u);
+	kp_log *stats_log = log ? log : db->log;
+	kp_log_stats before, after;
+	kp_log_get_stats(stats_log, &before);
+	uint64_t t0 = kb_mono_ns(), end = t0 + (uint64_t)(seconds * 1e9);
+	kappa_err err;
+	pthread_mutex_lock(&a.lock);
+	a.outstanding = (uint64_t)n;
+	pthread_mutex_unlock(&a.lock);
+	for (int i = 0; i < n; i++)
+		if (submit(db, log, &sl[i], subjects, &err) != KAPPA_OK)
+			kb_die("submit: %s", err.msg);
+	pthread_mutex_lock(&a.lock);
+	uint64_t done_at_end = 0;
+	while (kb_mono_ns() < end) {
+		while (a.nready == 0)
+			pthread_cond_wait(&a.cond, &a.lock);
+		while (a.nready > 0) {
+			slot *x = &sl[a.ready[--a.nready]];
+			a.outstanding++;
+			pthread_mutex_unlock(&a.lock);
+			int rc = submit(db, log, x, subjects, &err);
+			pthread_mutex_lock(&a.lock);
+			if (rc != KAPPA_OK) {
+				a.outstanding--;
+				if (a.errors++ == 0) {
+					a.first_rc = rc;
+					snprintf(a.first_msg, sizeof(a.first_msg), "%s", err.msg);
+				}
+			}
+		}
+	}
+	double elapsed = (double)(kb_mono_ns() - t0) / 1e9;
+	done_at_end = a.lat.n;
+	while (a.outstanding > 0)
+		pthread_cond_wait(&a.cond, &a.lock);
+	pthread_mutex_unlock(&a.lock);
+	kp_log_get_stats(stats_log, &after);
+
+	memset(r, 0, sizeof(*r));
+	r->seconds = elapsed;
+	r->appends = done_at_end;
+	r->errors = a.errors;
+	r->first_rc = a.first_rc;
+	snprintf(r->first_msg, sizeof(r->first_msg), "%s", a.first_msg);
+	r->appends_per_s = (double)done_at_end / elapsed;
+	kb_lat_sort(&a.lat);
+	r->p50_us = kb_percentile_us(&a.lat, 0.50);
+	r->p99_us = kb_percentile_us(&a.lat, 0.99);
+	uint64_t groups = after.groups - before.groups, syncs = after.syncs - before.syncs;
+	r->batches_per_group =
+		groups ? (double)(after.appends - before.appends) / (double)groups : 0;
+	r->syncs_per_s = (double)syncs / elapsed;
+	r->sync_us = syncs ? (double)(after.sync_ns_total - before.sync_ns_total) / (double)syncs /
+				     1000.0
+			   : 0;
+	kb_lat_free(&a.lat);
+	for (int i = 0; log && i < n; i++)
+		kp_batch_release(&sl[i].batch);
+	free(sl);
+	free(a.ready);
+}
+
 /* Start 'n' threads on 'db' or 'log', let them append for 'seconds', gather their figures
  * into 'r'. 'log' is also the log whose statistics are read (the store's for a db). */
 static void
@@ -267,7 +451,10 @@ run_store(const char *dir, const kappa_options *ko, int threads, int subjects, d
 	int rc = kappa_open(dir, ko, &db, &err);
 	if (rc != KAPPA_OK)
 		kb_die("kappa_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
-	run_threads(db, db->log, NULL, threads, subjects, seconds, r);
+	if (async_mode)
+		run_async(db, NULL, NULL, threads, subjects, seconds, r);
+	else
+		run_threads(db, db->log, NULL, threads, subjects, seconds, r);
 	kappa_close(db);
 }
 
@@ -280,7 +467,10 @@ run_log(const char *dir, const kp_log_options *lo, int threads, int subjects, do
 	int rc = kp_log_open(dir, lo, &log, &err);
 	if (rc != KAPPA_OK)
 		kb_die("kp_log_open %s: %s (%s)", dir, err.msg, kappa_strerror(rc));
-	run_threads(NULL, log, &lo->limits, threads, subjects, seconds, r);
+	if (async_mode)
+		run_async(NULL, log, &lo->limits, threads, subjects, seconds, r);
+	else
+		run_threads(NULL, log, &lo->limits, threads, subjects, seconds, r);
 	kp_log_close(log);
 }
 
@@ -306,7 +496,8 @@ log_options_like_store(const kappa_options *ko, kp_log_options *lo)
 static const char *
 mode_name(int subjects)
 {
-	return subjects ? "subjects" : "no subjects";
+	return async_mode ? (subjects ? "subjects, async" : "no subjects, async")
+			  : (subjects ? "subjects" : "no subjects");
 }
 
 static void
@@ -373,9 +564,9 @@ json_compared(const config_result *c, const char *metric, double value, double b
 	      const char *unit, int subjects)
 {
 	printf("{\"bench\":\"store_append\",\"metric\":\"%s\",\"threads\":%d,\"value\":%.3f,"
-	       "\"baseline\":%.3f,\"ratio\":%.3f,\"unit\":\"%s\",\"subjects\":%s}\n",
+	       "\"baseline\":%.3f,\"ratio\":%.3f,\"unit\":\"%s\",\"subjects\":%s,\"async\":%s}\n",
 	       metric, c->threads, value, base, kb_ratio(value, base), unit,
-	       subjects ? "true" : "false");
+	       subjects ? "true" : "false", async_mode ? "true" : "false");
 }
 
 static void
@@ -390,8 +581,9 @@ print_json(const config_result *rs, size_t n, int subjects)
 		json_compared(c, "p99_us", s->p99_us, l->p99_us, "us", subjects);
 		printf("{\"bench\":\"store_append\",\"metric\":\"errors\",\"threads\":%d,"
 		       "\"value\":%" PRIu64 ",\"baseline\":%" PRIu64 ",\"unit\":\"errors\","
-		       "\"subjects\":%s}\n",
-		       c->threads, s->errors, l->errors, subjects ? "true" : "false");
+		       "\"subjects\":%s,\"async\":%s}\n",
+		       c->threads, s->errors, l->errors, subjects ? "true" : "false",
+		       async_mode ? "true" : "false");
 	}
 }
 

@@ -320,8 +320,8 @@ ctx_free(append_ctx *c)
 /* Check the arguments and encode the append into a new context (the caller's thread). */
 static int
 build(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
-      const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
-      append_ctx **out, kappa_err *err)
+      const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m, append_ctx **out,
+      kappa_err *err)
 {
 	*out = NULL;
 	int rc;
@@ -540,8 +540,8 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 	}
 	waiter w = {.rc = KAPPA_OK, .res = result, .err = err};
 	sem_init(&w.sem, 0, 0);
-	int rc = kappa_append_async(db, stream, expected_version, request_id, events, n, claims,
-				    m, wake, &w, err);
+	int rc = kappa_append_async(db, stream, expected_version, request_id, events, n, claims, m,
+				    wake, &w, err);
 	if (rc == KAPPA_OK) {
 		while (sem_wait(&w.sem) < 0)
 			;

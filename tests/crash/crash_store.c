@@ -10,18 +10,13 @@
  * STORE_CRASH_ROUNDS (default 30, else CRASH_ROUNDS / 4 up to 30) and CRASH_SEED tune a run.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kappa.h"
@@ -36,27 +31,8 @@
 #define FIRST_ACK_TIMEOUT_MS 30000
 #define SAMPLE_ROUND 8 /* acknowledged requests of the round retried */
 #define SAMPLE_OLD 8   /* ... and of earlier rounds */
-#define MAX_DETAILS 8  /* detail lines printed per failed round */
 
 /* ---- deterministic requests ------------------------------------------------------------ */
-
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t
-rng_next(uint64_t *s)
-{
-	*s += 0x9e3779b97f4a7c15ull;
-	return mix64(*s);
-}
 
 /* A request is named by (round, thread, sequence), packed into one key. */
 static uint64_t
@@ -85,7 +61,7 @@ static void
 build_req(uint64_t key, struct req *r)
 {
 	uint32_t round = (uint32_t)(key >> 40), tid = (uint32_t)(key >> 32) & 0xff;
-	uint64_t seq = key & 0xffffffffu, h = mix64(key ^ 0x5eed5eedull);
+	uint64_t seq = key & 0xffffffffu, h = kt_mix64(key ^ 0x5eed5eedull);
 	memset(r, 0, sizeof(*r));
 	r->key = key;
 	r->stream = (int)(h % NSTREAMS);
@@ -98,13 +74,13 @@ build_req(uint64_t key, struct req *r)
 		snprintf(r->meta, sizeof(r->meta), "{\"src\":\"crash\",\"round\":%u}", round);
 	uint64_t s = h;
 	for (size_t i = 0; i < r->n; i++) {
-		size_t pad = (size_t)(rng_next(&s) % MAX_PAD);
+		size_t pad = (size_t)(kt_rng_next(&s) % MAX_PAD);
 		char *d = r->data[i];
 		int len =
 			snprintf(d, sizeof(r->data[i]),
 				 "{\"req\":\"%s\",\"i\":%zu,\"n\":%zu,\"pad\":\"", r->rid, i, r->n);
 		for (size_t k = 0; k < pad; k++)
-			d[(size_t)len + k] = (char)('a' + rng_next(&s) % 26);
+			d[(size_t)len + k] = (char)('a' + kt_rng_next(&s) % 26);
 		memcpy(d + (size_t)len + pad, "\"}", 3);
 		r->ev[i].type = TYPE;
 		r->ev[i].data = d;
@@ -148,17 +124,6 @@ struct appender {
 	uint32_t round, tid;
 };
 
-static void
-send_rec(int fd, const struct rec *r)
-{
-	ssize_t n;
-	do
-		n = write(fd, r, sizeof(*r));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(*r))
-		_exit(4); /* the parent is gone */
-}
-
 static void *
 appender_main(void *arg)
 {
@@ -178,11 +143,11 @@ appender_main(void *arg)
 			rec.kind = REC_ERR;
 			fprintf(stderr, "# round %u child thread %u seq %" PRIu64 ": %s: %s\n",
 				a->round, a->tid, seq, kappa_strerror(rc), err.msg);
-			send_rec(a->fd, &rec);
+			kt_send(a->fd, &rec, sizeof(rec));
 			free(r);
 			return NULL;
 		}
-		send_rec(a->fd, &rec);
+		kt_send(a->fd, &rec, sizeof(rec));
 	}
 	free(r);
 	return NULL;
@@ -198,7 +163,7 @@ child_main(const char *dir, const kappa_options *o, uint32_t round, uint32_t nth
 		struct rec r = {REC_ERR, MAX_THREADS, 0, 0, 0, 0, 0, rc};
 		fprintf(stderr, "# round %u child: kappa_open: %s: %s\n", round, kappa_strerror(rc),
 			err.msg);
-		send_rec(fd, &r);
+		kt_send(fd, &r, sizeof(r));
 		_exit(2);
 	}
 	pthread_t th[MAX_THREADS];
@@ -207,7 +172,7 @@ child_main(const char *dir, const kappa_options *o, uint32_t round, uint32_t nth
 		a[t] = (struct appender){db, fd, round, t};
 		if (pthread_create(&th[t], NULL, appender_main, &a[t]) != 0) {
 			struct rec r = {REC_ERR, t, 0, 0, 0, 0, 0, KAPPA_ENOMEM};
-			send_rec(fd, &r);
+			kt_send(fd, &r, sizeof(r));
 			_exit(2);
 		}
 	}
@@ -246,7 +211,7 @@ xcalloc(size_t n, size_t size)
 static struct place *
 map_slot(const struct map *m, uint64_t key)
 {
-	size_t i = (size_t)mix64(key) & (m->cap - 1);
+	size_t i = (size_t)kt_mix64(key) & (m->cap - 1);
 	while (m->v[i].key && m->v[i].key != key)
 		i = (i + 1) & (m->cap - 1);
 	return &m->v[i];
@@ -315,119 +280,33 @@ key_name(uint64_t key, char *out, size_t n)
 
 enum { CAT_ROUND, CAT_LOST, CAT_RETRY, CAT_ONCE, NCAT };
 
-static int tap_n;
-static int cat_failed[NCAT];
-static int round_problems;
-static char round_details[MAX_DETAILS][512];
-
-static void problem(int cat, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-problem(int cat, const char *fmt, ...)
-{
-	cat_failed[cat] = 1;
-	if (round_problems < MAX_DETAILS) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(round_details[round_problems], sizeof(round_details[0]), fmt, ap);
-		va_end(ap);
-	}
-	round_problems++;
-}
-
-static void tap(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- reading the pipe ------------------------------------------------------------------ */
 
-struct reader {
-	int fd;
-	uint8_t buf[4096];
-	size_t len;
-	int eof;
-	struct rec *acks;
-	size_t nacks, cap;
-	int errs;
+/* What the child acknowledged, in order, and the first error it reported. */
+struct acks {
+	struct rec *v;
+	size_t n, cap;
 	struct rec first_err;
 };
 
-static void
-drain_pipe(struct reader *rd)
+/* Pipe records: keep the acknowledgements in 'ctx' (a struct acks) and the first error. */
+static int
+on_rec(kt_pipe *p, const void *rec)
 {
-	for (;;) {
-		ssize_t n = read(rd->fd, rd->buf + rd->len, sizeof(rd->buf) - rd->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return; /* EAGAIN */
-		if (n == 0) {
-			rd->eof = 1;
-			return;
-		}
-		rd->len += (size_t)n;
-		size_t off = 0;
-		while (rd->len - off >= sizeof(struct rec)) {
-			struct rec r;
-			memcpy(&r, rd->buf + off, sizeof(r));
-			off += sizeof(r);
-			if (r.kind == REC_ACK) {
-				if (rd->nacks == rd->cap) {
-					rd->cap = rd->cap ? rd->cap * 2 : 1024;
-					rd->acks = realloc(rd->acks, rd->cap * sizeof(r));
-					if (!rd->acks)
-						exit(1);
-				}
-				rd->acks[rd->nacks++] = r;
-			} else if (rd->errs++ == 0) {
-				rd->first_err = r;
-			}
-		}
-		memmove(rd->buf, rd->buf + off, rd->len - off);
-		rd->len -= off;
+	struct acks *a = p->ctx;
+	struct rec r;
+	memcpy(&r, rec, sizeof(r));
+	if (r.kind == REC_ACK) {
+		a->v = kt_grow(a->v, &a->cap, a->n + 1, sizeof(*a->v));
+		a->v[a->n++] = r;
+		return 0;
 	}
-}
-
-static void
-wait_and_drain(struct reader *rd, int timeout_ms)
-{
-	struct pollfd p = {rd->fd, POLLIN, 0};
-	if (poll(&p, 1, timeout_ms) > 0)
-		drain_pipe(rd);
+	if (p->errs == 0)
+		a->first_err = r;
+	return 1;
 }
 
 /* ---- verifying the store ----------------------------------------------------------------- */
-
-struct notices {
-	uint64_t count;
-	char last[256];
-};
-
-static void
-on_notice(void *ctx, const char *line)
-{
-	struct notices *n = ctx;
-	n->count++;
-	snprintf(n->last, sizeof(n->last), "%s", line);
-}
 
 /* The request an event's data names, and the event's index in it. */
 static int
@@ -467,7 +346,7 @@ scan_log(kappa_db *db, struct map *seen, struct req *scratch)
 	kappa_err err = {0};
 	int rc = kappa_read_log(db, 0, UINT64_MAX, &it, &err);
 	if (rc != KAPPA_OK) {
-		problem(CAT_ROUND, "kappa_read_log: %s: %s", kappa_strerror(rc), err.msg);
+		kt_problem(CAT_ROUND, "kappa_read_log: %s: %s", kappa_strerror(rc), err.msg);
 		return 0;
 	}
 	struct place *cur = NULL;
@@ -475,13 +354,13 @@ scan_log(kappa_db *db, struct map *seen, struct req *scratch)
 	char name[48];
 	while ((rc = kappa_iter_next(it, &ev, &err)) == 1) {
 		if (ev.position != pos)
-			problem(CAT_ONCE, "the log skips from %" PRIu64 " to %" PRIu64, pos,
-				ev.position);
+			kt_problem(CAT_ONCE, "the log skips from %" PRIu64 " to %" PRIu64, pos,
+				   ev.position);
 		pos = ev.position + 1;
 		uint64_t key;
 		uint32_t idx;
 		if (parse_event(&ev, &key, &idx) != 0) {
-			problem(CAT_ONCE, "event %" PRIu64 " is not one of ours", ev.position);
+			kt_problem(CAT_ONCE, "event %" PRIu64 " is not one of ours", ev.position);
 			cur = NULL;
 			continue;
 		}
@@ -492,25 +371,26 @@ scan_log(kappa_db *db, struct map *seen, struct req *scratch)
 		    !bytes_eq(ev.data, ev.data_len, scratch->data[idx]) ||
 		    !bytes_eq(ev.subject, ev.subject_len, scratch->ev[idx].subject) ||
 		    !bytes_eq(ev.metadata, ev.metadata_len, scratch->ev[idx].metadata))
-			problem(CAT_ONCE, "event %" PRIu64 " (%s #%u) differs from what was sent",
-				ev.position, name, idx);
+			kt_problem(CAT_ONCE,
+				   "event %" PRIu64 " (%s #%u) differs from what was sent",
+				   ev.position, name, idx);
 		int s = scratch->stream;
 		if (ev.version != next_version[s])
-			problem(CAT_ONCE,
-				"event %" PRIu64 " of %s has version %" PRIu64
-				", expected %" PRIu64,
-				ev.position, scratch->stream_name, ev.version, next_version[s]);
+			kt_problem(CAT_ONCE,
+				   "event %" PRIu64 " of %s has version %" PRIu64
+				   ", expected %" PRIu64,
+				   ev.position, scratch->stream_name, ev.version, next_version[s]);
 		next_version[s] = ev.version + 1;
 		if (idx == 0) {
 			if (cur && cur->seen != cur->n)
-				problem(CAT_ONCE, "request at %" PRIu64 " has %u of %u events",
-					cur->first, cur->seen, cur->n);
+				kt_problem(CAT_ONCE, "request at %" PRIu64 " has %u of %u events",
+					   cur->first, cur->seen, cur->n);
 			struct place *p = map_get(seen, key);
 			if (p) {
-				problem(CAT_ONCE,
-					"request %s is in the log twice: at %" PRIu64
-					" and at %" PRIu64,
-					name, p->first, ev.position);
+				kt_problem(CAT_ONCE,
+					   "request %s is in the log twice: at %" PRIu64
+					   " and at %" PRIu64,
+					   name, p->first, ev.position);
 				cur = NULL;
 				continue;
 			}
@@ -523,10 +403,10 @@ scan_log(kappa_db *db, struct map *seen, struct req *scratch)
 			p->claims = (int)scratch->m;
 			cur = p;
 		} else if (!cur || cur->key != key || cur->seen != idx) {
-			problem(CAT_ONCE,
-				"event %" PRIu64 " (%s #%u) does not follow its request's"
-				" earlier events",
-				ev.position, name, idx);
+			kt_problem(CAT_ONCE,
+				   "event %" PRIu64 " (%s #%u) does not follow its request's"
+				   " earlier events",
+				   ev.position, name, idx);
 			cur = NULL;
 		} else {
 			cur->seen++;
@@ -535,13 +415,14 @@ scan_log(kappa_db *db, struct map *seen, struct req *scratch)
 		}
 	}
 	if (rc < 0)
-		problem(CAT_ONCE, "reading the log at %" PRIu64 ": %s: %s", pos, kappa_strerror(rc),
-			err.msg);
+		kt_problem(CAT_ONCE, "reading the log at %" PRIu64 ": %s: %s", pos,
+			   kappa_strerror(rc), err.msg);
 	kappa_iter_free(it);
 	if (cur && cur->seen != cur->n)
-		problem(CAT_ONCE, "the last request has %u of %u events", cur->seen, cur->n);
+		kt_problem(CAT_ONCE, "the last request has %u of %u events", cur->seen, cur->n);
 	if (pos != head)
-		problem(CAT_ONCE, "the log ends at %" PRIu64 ", the head is %" PRIu64, pos, head);
+		kt_problem(CAT_ONCE, "the log ends at %" PRIu64 ", the head is %" PRIu64, pos,
+			   head);
 	return pos;
 }
 
@@ -593,26 +474,26 @@ check_streams(kappa_db *db, const struct map *expect)
 		kappa_err err = {0};
 		int rc = kappa_read_stream(db, name, 0, UINT64_MAX, KAPPA_FORWARD, &it, &err);
 		if (rc != KAPPA_OK) {
-			problem(CAT_ONCE, "read_stream(%s): %s: %s", name, kappa_strerror(rc),
-				err.msg);
+			kt_problem(CAT_ONCE, "read_stream(%s): %s: %s", name, kappa_strerror(rc),
+				   err.msg);
 			continue;
 		}
 		kappa_event ev;
 		uint64_t n = 0, last_pos = 0;
 		while ((rc = kappa_iter_next(it, &ev, &err)) == 1) {
 			if (ev.version != n)
-				problem(CAT_ONCE,
-					"%s: version %" PRIu64 " where %" PRIu64 " was expected",
-					name, ev.version, n);
+				kt_problem(CAT_ONCE,
+					   "%s: version %" PRIu64 " where %" PRIu64 " was expected",
+					   name, ev.version, n);
 			if (n > 0 && ev.position <= last_pos)
-				problem(CAT_ONCE, "%s: positions go back at version %" PRIu64, name,
-					ev.version);
+				kt_problem(CAT_ONCE, "%s: positions go back at version %" PRIu64,
+					   name, ev.version);
 			last_pos = ev.position;
 			n++;
 		}
 		if (rc < 0)
-			problem(CAT_ONCE, "read_stream(%s): %s: %s", name, kappa_strerror(rc),
-				err.msg);
+			kt_problem(CAT_ONCE, "read_stream(%s): %s: %s", name, kappa_strerror(rc),
+				   err.msg);
 		kappa_iter_free(it);
 		total += n;
 		kappa_stream_info in;
@@ -620,24 +501,24 @@ check_streams(kappa_db *db, const struct map *expect)
 		rc = kappa_stream_info_get(db, name, &in, &err);
 		if (rc != KAPPA_OK || in.event_count != n || (n && !in.exists) ||
 		    (n && (in.last_version != n - 1 || in.last_position != last_pos)))
-			problem(CAT_ONCE,
-				"%s: info says %" PRIu64 " events, last version %" PRIu64
-				", last position %" PRIu64 "; read %" PRIu64
-				" events ending at %" PRIu64,
-				name, in.event_count, in.last_version, in.last_position, n,
-				last_pos);
+			kt_problem(CAT_ONCE,
+				   "%s: info says %" PRIu64 " events, last version %" PRIu64
+				   ", last position %" PRIu64 "; read %" PRIu64
+				   " events ending at %" PRIu64,
+				   name, in.event_count, in.last_version, in.last_position, n,
+				   last_pos);
 		struct keycount kc = {expect, s, 0, 0};
 		rc = kappa_stream_claims(db, name, count_claim, &kc, &err);
 		if (rc != KAPPA_OK || kc.n != want_claims[s] || kc.foreign ||
 		    in.claims_held != want_claims[s])
-			problem(CAT_ONCE,
-				"%s: holds %" PRIu64 " claims (%" PRIu64
-				" not its own; claims_held %" PRIu64 "), expected %" PRIu64,
-				name, kc.n, kc.foreign, in.claims_held, want_claims[s]);
+			kt_problem(CAT_ONCE,
+				   "%s: holds %" PRIu64 " claims (%" PRIu64
+				   " not its own; claims_held %" PRIu64 "), expected %" PRIu64,
+				   name, kc.n, kc.foreign, in.claims_held, want_claims[s]);
 	}
 	if (total != kappa_head(db))
-		problem(CAT_ONCE, "the streams hold %" PRIu64 " events, the log %" PRIu64, total,
-			kappa_head(db));
+		kt_problem(CAT_ONCE, "the streams hold %" PRIu64 " events, the log %" PRIu64, total,
+			   kappa_head(db));
 }
 
 struct stats {
@@ -657,47 +538,48 @@ retry_expect_dedup(kappa_db *db, const struct place *p, struct req *scratch, con
 	kappa_err err;
 	int rc = req_append(db, scratch, &res, &err);
 	if (rc != KAPPA_OK)
-		problem(CAT_RETRY, "retry of %s %s: %s: %s", why, name, kappa_strerror(rc),
-			err.msg);
+		kt_problem(CAT_RETRY, "retry of %s %s: %s: %s", why, name, kappa_strerror(rc),
+			   err.msg);
 	else if (!res.deduplicated || res.first_position != p->first ||
 		 res.last_position != p->last || res.version != p->version)
-		problem(CAT_RETRY,
-			"retry of %s %s: deduplicated=%d at %" PRIu64 "..%" PRIu64 " v%" PRIu64
-			", expected deduplicated=1 at %" PRIu64 "..%" PRIu64 " v%" PRIu64,
-			why, name, res.deduplicated, res.first_position, res.last_position,
-			res.version, p->first, p->last, p->version);
+		kt_problem(CAT_RETRY,
+			   "retry of %s %s: deduplicated=%d at %" PRIu64 "..%" PRIu64 " v%" PRIu64
+			   ", expected deduplicated=1 at %" PRIu64 "..%" PRIu64 " v%" PRIu64,
+			   why, name, res.deduplicated, res.first_position, res.last_position,
+			   res.version, p->first, p->last, p->version);
 	if (kappa_head(db) != head)
-		problem(CAT_RETRY, "retry of %s %s moved the head from %" PRIu64 " to %" PRIu64,
-			why, name, head, kappa_head(db));
+		kt_problem(CAT_RETRY, "retry of %s %s moved the head from %" PRIu64 " to %" PRIu64,
+			   why, name, head, kappa_head(db));
 }
 
 /* After the kill: reopen, check, retry, check again. Returns -1 if the store won't open. */
 static int
 verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthreads,
-       struct reader *rd, struct map *expect, struct map *seen, struct req *scratch, uint64_t *rng,
-       struct stats *st)
+       const struct acks *rd, struct map *expect, struct map *seen, struct req *scratch,
+       uint64_t *rng, struct stats *st)
 {
 	kappa_db *db = NULL;
 	kappa_err err = {0};
 	int rc = kappa_open(dir, o, &db, &err);
 	if (rc != KAPPA_OK) {
-		problem(CAT_ROUND, "reopen failed: %s: %s", kappa_strerror(rc), err.msg);
-		cat_failed[CAT_LOST] = 1;
+		kt_problem(CAT_ROUND, "reopen failed: %s: %s", kappa_strerror(rc), err.msg);
+		kt_fail(CAT_LOST);
 		return -1;
 	}
 	/* the acknowledged results, in order per thread */
 	uint64_t next_seq[MAX_THREADS] = {0};
-	for (size_t k = 0; k < rd->nacks; k++) {
-		const struct rec *a = &rd->acks[k];
+	for (size_t k = 0; k < rd->n; k++) {
+		const struct rec *a = &rd->v[k];
 		if (a->tid >= nthreads || a->seq != next_seq[a->tid]) {
-			problem(CAT_ROUND, "acknowledgement of t%u s%" PRIu64 " out of order",
-				a->tid, a->seq);
+			kt_problem(CAT_ROUND, "acknowledgement of t%u s%" PRIu64 " out of order",
+				   a->tid, a->seq);
 			continue;
 		}
 		next_seq[a->tid]++;
 		if (a->dedup || a->rc != KAPPA_OK)
-			problem(CAT_RETRY, "first attempt of t%u s%" PRIu64 " said deduplicated=%d",
-				a->tid, a->seq, a->dedup);
+			kt_problem(CAT_RETRY,
+				   "first attempt of t%u s%" PRIu64 " said deduplicated=%d", a->tid,
+				   a->seq, a->dedup);
 		struct place *p = map_put(expect, req_key(round, a->tid, a->seq));
 		build_req(p->key, scratch);
 		p->first = a->first;
@@ -719,19 +601,20 @@ verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthread
 		key_name(e->key, name, sizeof(name));
 		if (!s) {
 			if (lost++ < 3)
-				problem(CAT_LOST,
-					"acknowledged request %s (%" PRIu64 "..%" PRIu64
-					") is not in the log",
-					name, e->first, e->last);
+				kt_problem(CAT_LOST,
+					   "acknowledged request %s (%" PRIu64 "..%" PRIu64
+					   ") is not in the log",
+					   name, e->first, e->last);
 		} else if (!same_place(s, e)) {
-			problem(CAT_LOST,
-				"request %s was acknowledged at %" PRIu64 "..%" PRIu64 " v%" PRIu64
-				" and is at %" PRIu64 "..%" PRIu64 " v%" PRIu64,
-				name, e->first, e->last, e->version, s->first, s->last, s->version);
+			kt_problem(CAT_LOST,
+				   "request %s was acknowledged at %" PRIu64 "..%" PRIu64
+				   " v%" PRIu64 " and is at %" PRIu64 "..%" PRIu64 " v%" PRIu64,
+				   name, e->first, e->last, e->version, s->first, s->last,
+				   s->version);
 		}
 	}
 	if (lost)
-		problem(CAT_LOST, "%" PRIu64 " acknowledged requests lost", lost);
+		kt_problem(CAT_LOST, "%" PRIu64 " acknowledged requests lost", lost);
 	/* ... and the only others are the ones in flight at the kill */
 	for (size_t i = 0; i < seen->n; i++) {
 		uint64_t key = seen->keys[i];
@@ -741,7 +624,7 @@ verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthread
 		if ((uint32_t)(key >> 40) != round || t >= nthreads ||
 		    (key & 0xffffffffu) != next_seq[t]) {
 			key_name(key, name, sizeof(name));
-			problem(CAT_ONCE, "request %s is in the log but was never sent", name);
+			kt_problem(CAT_ONCE, "request %s is in the log but was never sent", name);
 		}
 	}
 
@@ -756,33 +639,33 @@ verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthread
 		rc = req_append(db, scratch, &res, &err);
 		st->retried_unanswered++;
 		if (rc != KAPPA_OK) {
-			problem(CAT_RETRY, "retry of unanswered %s: %s: %s", name,
-				kappa_strerror(rc), err.msg);
+			kt_problem(CAT_RETRY, "retry of unanswered %s: %s: %s", name,
+				   kappa_strerror(rc), err.msg);
 			continue;
 		}
 		if (landed) {
 			st->landed_unanswered++;
 			if (!res.deduplicated || res.first_position != landed->first ||
 			    res.last_position != landed->last || res.version != landed->version)
-				problem(CAT_RETRY,
-					"retry of unanswered %s, which landed at %" PRIu64
-					"..%" PRIu64 " v%" PRIu64 ": deduplicated=%d at %" PRIu64
-					"..%" PRIu64 " v%" PRIu64,
-					name, landed->first, landed->last, landed->version,
-					res.deduplicated, res.first_position, res.last_position,
-					res.version);
+				kt_problem(CAT_RETRY,
+					   "retry of unanswered %s, which landed at %" PRIu64
+					   "..%" PRIu64 " v%" PRIu64 ": deduplicated=%d at %" PRIu64
+					   "..%" PRIu64 " v%" PRIu64,
+					   name, landed->first, landed->last, landed->version,
+					   res.deduplicated, res.first_position, res.last_position,
+					   res.version);
 			if (kappa_head(db) != head)
-				problem(CAT_RETRY, "retry of landed %s wrote", name);
+				kt_problem(CAT_RETRY, "retry of landed %s wrote", name);
 		} else {
 			st->fresh++;
 			if (res.deduplicated || res.first_position != head ||
 			    res.last_position != head + scratch->n - 1)
-				problem(CAT_RETRY,
-					"retry of unanswered %s, which had not landed: "
-					"deduplicated=%d"
-					" at %" PRIu64 "..%" PRIu64 ", head was %" PRIu64,
-					name, res.deduplicated, res.first_position,
-					res.last_position, head);
+				kt_problem(CAT_RETRY,
+					   "retry of unanswered %s, which had not landed: "
+					   "deduplicated=%d"
+					   " at %" PRIu64 "..%" PRIu64 ", head was %" PRIu64,
+					   name, res.deduplicated, res.first_position,
+					   res.last_position, head);
 		}
 		struct place *p = map_put(expect, key);
 		p->first = res.first_position;
@@ -796,8 +679,8 @@ verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthread
 	}
 
 	/* (3) a sample of answered ones, this round's and earlier rounds' */
-	for (int k = 0; k < SAMPLE_ROUND && rd->nacks; k++) {
-		const struct rec *a = &rd->acks[rng_next(rng) % rd->nacks];
+	for (int k = 0; k < SAMPLE_ROUND && rd->n; k++) {
+		const struct rec *a = &rd->v[kt_rng_next(rng) % rd->n];
 		const struct place *p = map_get(expect, req_key(round, a->tid, a->seq));
 		if (p) {
 			retry_expect_dedup(db, p, scratch, "acknowledged");
@@ -805,13 +688,13 @@ verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthread
 		}
 	}
 	for (int k = 0; k < SAMPLE_OLD && expect->n; k++) {
-		const struct place *p = map_get(expect, expect->keys[rng_next(rng) % expect->n]);
+		const struct place *p = map_get(expect, expect->keys[kt_rng_next(rng) % expect->n]);
 		retry_expect_dedup(db, p, scratch, "an earlier");
 		st->sampled++;
 	}
 	/* the same id with other content is refused */
 	if (expect->n) {
-		const struct place *p = map_get(expect, expect->keys[rng_next(rng) % expect->n]);
+		const struct place *p = map_get(expect, expect->keys[kt_rng_next(rng) % expect->n]);
 		build_req(p->key, scratch);
 		snprintf(scratch->stream_name, sizeof(scratch->stream_name), "acct-%d",
 			 (scratch->stream + 1) % NSTREAMS);
@@ -819,23 +702,23 @@ verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthread
 		kappa_append_result res;
 		rc = req_append(db, scratch, &res, &err);
 		if (rc != KAPPA_EREQUEST_REUSED || kappa_head(db) != head)
-			problem(CAT_RETRY,
-				"%s sent to another stream: %s, head %" PRIu64 " -> %" PRIu64,
-				scratch->rid, kappa_strerror(rc), head, kappa_head(db));
+			kt_problem(CAT_RETRY,
+				   "%s sent to another stream: %s, head %" PRIu64 " -> %" PRIu64,
+				   scratch->rid, kappa_strerror(rc), head, kappa_head(db));
 	}
 
 	/* (4) now every request is in the log exactly once, where its answer said */
 	events = scan_log(db, seen, scratch);
 	if (seen->n != expect->n)
-		problem(CAT_ONCE, "the log holds %zu requests, %zu were answered", seen->n,
-			expect->n);
+		kt_problem(CAT_ONCE, "the log holds %zu requests, %zu were answered", seen->n,
+			   expect->n);
 	for (size_t i = 0; i < expect->n; i++) {
 		const struct place *e = map_get(expect, expect->keys[i]);
 		const struct place *s = map_get(seen, e->key);
 		if (!s || !same_place(s, e)) {
 			key_name(e->key, name, sizeof(name));
-			problem(CAT_ONCE, "after the retries, %s is %s", name,
-				s ? "elsewhere than answered" : "not in the log");
+			kt_problem(CAT_ONCE, "after the retries, %s is %s", name,
+				   s ? "elsewhere than answered" : "not in the log");
 		}
 	}
 	check_streams(db, expect);
@@ -850,29 +733,11 @@ verify(const char *dir, const kappa_options *o, uint32_t round, uint32_t nthread
 static const char *const MODE_NAME[3] = {"at the first ack", "1-100 ms after the first ack",
 					 "0-5 ms after fork"};
 
-static long
-rounds_from_env(void)
-{
-	const char *e = getenv("STORE_CRASH_ROUNDS");
-	if (e && *e) {
-		long r = strtol(e, NULL, 10);
-		return r >= 1 && r <= 100000 ? r : 30;
-	}
-	e = getenv("CRASH_ROUNDS");
-	if (e && *e) {
-		long r = strtol(e, NULL, 10) / 4;
-		return r < 1 ? 1 : r > 30 ? 30 : r;
-	}
-	return 30;
-}
-
 int
 main(void)
 {
-	long rounds = rounds_from_env();
-	const char *e = getenv("CRASH_SEED");
-	uint64_t seed =
-		e && *e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	long rounds = kt_crash_rounds("STORE_CRASH_ROUNDS", 30, 4, NULL);
+	uint64_t seed = kt_seed_from_env();
 	uint64_t rng = seed;
 	char *dir = kt_tmpdir("crash_store");
 	printf("# crash_store: %ld rounds, seed %" PRIu64 ", directory %s\n", rounds, seed, dir);
@@ -882,113 +747,80 @@ main(void)
 	kappa_options_init(&o);
 	o.fsync = KAPPA_FSYNC_ALWAYS;
 	o.segment_bytes = SEGMENT_BYTES;
-	struct notices notes = {0};
+	kt_notices notes = {0};
 	struct map expect = {0}, seen = {0};
 	struct req *scratch = xcalloc(1, sizeof(*scratch));
 	struct stats st;
 	memset(&st, 0, sizeof(st));
 	int failed_rounds = 0;
-	int64_t t_start = now_us();
-	pid_t self = getpid();
+	int64_t t_start = kt_now_us();
 
 	for (uint32_t round = 1; round <= (uint32_t)rounds; round++) {
-		uint64_t r1 = rng_next(&rng);
+		uint64_t r1 = kt_rng_next(&rng);
 		int mode = r1 % 10 == 0 ? 0 : r1 % 10 == 1 ? 2 : 1;
 		int delay_us = mode == 0   ? 0
-			       : mode == 1 ? 1000 + (int)(rng_next(&rng) % 99001)
-					   : (int)(rng_next(&rng) % 5001);
-		uint32_t nthreads = 2 + (uint32_t)(rng_next(&rng) % 3);
+			       : mode == 1 ? 1000 + (int)(kt_rng_next(&rng) % 99001)
+					   : (int)(kt_rng_next(&rng) % 5001);
+		uint32_t nthreads = 2 + (uint32_t)(kt_rng_next(&rng) % 3);
 		st.kills[mode]++;
-		round_problems = 0;
+		kt_round_start();
 
-		int fds[2];
-		if (pipe(fds) != 0) {
-			perror("pipe");
+		int fd;
+		pid_t pid = kt_fork_piped(&fd);
+		if (pid < 0)
 			return 1;
-		}
-		fflush(stdout);
-		fflush(stderr);
-		pid_t pid = fork();
-		if (pid < 0) {
-			perror("fork");
-			return 1;
-		}
 		if (pid == 0) {
-			close(fds[0]);
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != self)
-				_exit(5);
-			child_main(dir, &o, round, nthreads, fds[1]);
+			child_main(dir, &o, round, nthreads, fd);
 			_exit(3);
 		}
-		close(fds[1]);
-		fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-		struct reader *rd = xcalloc(1, sizeof(*rd));
-		rd->fd = fds[0];
-		int64_t t0 = now_us(), deadline;
-		if (mode == 2) {
-			deadline = t0 + delay_us;
-		} else {
-			while (rd->nacks == 0 && !rd->eof && rd->errs == 0 &&
-			       now_us() - t0 < (int64_t)FIRST_ACK_TIMEOUT_MS * 1000)
-				wait_and_drain(rd, 100);
-			if (rd->nacks == 0 && !rd->eof && rd->errs == 0)
-				problem(CAT_ROUND, "no acknowledgement within %d ms",
-					FIRST_ACK_TIMEOUT_MS);
-			deadline = now_us() + delay_us;
-		}
-		for (int64_t left; !rd->eof && (left = deadline - now_us()) > 0;)
-			wait_and_drain(rd, (int)((left + 999) / 1000));
-		kill(pid, SIGKILL);
-		int status = 0;
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		while (!rd->eof)
-			wait_and_drain(rd, 1000);
-		close(fds[0]);
+		struct acks *rd = xcalloc(1, sizeof(*rd));
+		kt_pipe p;
+		kt_pipe_init(&p, fd, sizeof(struct rec), on_rec, rd);
+		int status = kt_kill_child(&p, pid, mode == 2, delay_us, FIRST_ACK_TIMEOUT_MS,
+					   CAT_ROUND);
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
-			problem(CAT_ROUND, "the child ended before the kill (status %d)", status);
-		if (rd->errs)
-			problem(CAT_ROUND,
-				"the child reported %d error(s), the first %s (t%u s%" PRIu64 ")",
-				rd->errs, kappa_strerror(rd->first_err.rc), rd->first_err.tid,
-				rd->first_err.seq);
+			kt_problem(CAT_ROUND, "the child ended before the kill (status %d)",
+				   status);
+		if (p.errs)
+			kt_problem(CAT_ROUND,
+				   "the child reported %d error(s), the first %s (t%u s%" PRIu64
+				   ")",
+				   (int)p.errs, kappa_strerror(rd->first_err.rc), rd->first_err.tid,
+				   rd->first_err.seq);
 
 		kappa_options vo = o;
-		vo.notice = on_notice;
+		vo.notice = kt_on_notice;
 		vo.notice_ctx = &notes;
 		notes.last[0] = '\0';
 		uint64_t before = st.landed_unanswered, fresh = st.fresh;
 		int rebuild = round % REBUILD_EVERY == 0;
 		if (rebuild) {
-			char cmd[4200];
-			snprintf(cmd, sizeof(cmd), "rm -rf '%s/index'", dir);
-			if (system(cmd) != 0)
-				problem(CAT_ROUND, "cannot remove %s/index", dir);
+			char index_dir[4200];
+			snprintf(index_dir, sizeof(index_dir), "%s/index", dir);
+			if (kt_rm_rf(index_dir) != 0)
+				kt_problem(CAT_ROUND, "cannot remove %s/index", dir);
 		}
 		int rc = verify(dir, &vo, round, nthreads, rd, &expect, &seen, scratch, &rng, &st);
-		tap(round_problems == 0,
-		    "round %u: %u threads, kill %s (%d us),%s %zu acks, %u unanswered retried "
-		    "(%" PRIu64 " had landed, %" PRIu64 " appended fresh), %zu requests in the log",
-		    round, nthreads, MODE_NAME[mode], delay_us, rebuild ? " index deleted," : "",
-		    rd->nacks, nthreads, st.landed_unanswered - before, st.fresh - fresh, expect.n);
-		for (int k = 0; k < round_problems && k < MAX_DETAILS; k++)
-			printf("#   %s\n", round_details[k]);
-		if (round_problems > MAX_DETAILS)
-			printf("#   ... and %d more\n", round_problems - MAX_DETAILS);
-		if (round_problems) {
+		kt_tap(kt_round_problems() == 0,
+		       "round %u: %u threads, kill %s (%d us),%s %zu acks, %u unanswered retried "
+		       "(%" PRIu64 " had landed, %" PRIu64
+		       " appended fresh), %zu requests in the log",
+		       round, nthreads, MODE_NAME[mode], delay_us, rebuild ? " index deleted," : "",
+		       rd->n, nthreads, st.landed_unanswered - before, st.fresh - fresh, expect.n);
+		kt_print_details();
+		if (kt_round_problems()) {
 			failed_rounds++;
 			if (notes.last[0])
 				printf("#   last recovery notice: %s\n", notes.last);
 			printf("#   rerun with CRASH_SEED=%" PRIu64 "\n", seed);
 		}
-		free(rd->acks);
+		free(rd->v);
 		free(rd);
 		if (rc < 0)
 			break; /* the store no longer opens: later rounds would say nothing new */
 	}
 
-	double secs = (double)(now_us() - t_start) / 1e6;
+	double secs = (double)(kt_now_us() - t_start) / 1e6;
 	printf("# acknowledged=%" PRIu64 " unanswered_retried=%" PRIu64 " (landed=%" PRIu64
 	       " fresh=%" PRIu64 ") sampled_retries=%" PRIu64 " requests=%zu largest_log=%" PRIu64
 	       " events recovery_notices=%" PRIu64 " kills(first-ack/delayed/early)=%" PRIu64
@@ -996,11 +828,12 @@ main(void)
 	       st.acked, st.retried_unanswered, st.landed_unanswered, st.fresh, st.sampled,
 	       expect.n, st.max_log, notes.count, st.kills[0], st.kills[1], st.kills[2], seed,
 	       secs);
-	tap(!cat_failed[CAT_ROUND], "%ld kill -9 rounds ran", rounds);
-	tap(!cat_failed[CAT_LOST], "no acknowledged request lost or moved (%" PRIu64 ")", st.acked);
-	tap(!cat_failed[CAT_RETRY], "retries deduplicated or appended fresh as they should");
-	tap(!cat_failed[CAT_ONCE], "every request id exactly once in the log; versions dense");
-	printf("1..%d\n", tap_n);
+	kt_tap(!kt_failed(CAT_ROUND), "%ld kill -9 rounds ran", rounds);
+	kt_tap(!kt_failed(CAT_LOST), "no acknowledged request lost or moved (%" PRIu64 ")",
+	       st.acked);
+	kt_tap(!kt_failed(CAT_RETRY), "retries deduplicated or appended fresh as they should");
+	kt_tap(!kt_failed(CAT_ONCE), "every request id exactly once in the log; versions dense");
+	kt_tap_plan();
 
 	if (failed_rounds)
 		printf("# kept %s for inspection\n", dir);
@@ -1009,8 +842,5 @@ main(void)
 	map_free(&expect);
 	map_free(&seen);
 	free(scratch);
-	int ok = 1;
-	for (int c = 0; c < NCAT; c++)
-		ok &= !cat_failed[c];
-	return ok && !failed_rounds ? 0 : 1;
+	return kt_all_passed(NCAT) && !failed_rounds ? 0 : 1;
 }

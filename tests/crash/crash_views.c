@@ -20,17 +20,13 @@
  * without VIEW_CRASH_ROUNDS, no round starts after about 55 s.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,31 +39,11 @@
 #define MAX_EVENTS 4 /* events per append: 1..MAX_EVENTS */
 #define NAPPENDERS 2
 #define FIRST_ACK_TIMEOUT_MS 30000
-#define CATCH_UP_MS 60000 /* how long the parent waits for the view after a reopen */
-#define TIME_BUDGET_S 55  /* without VIEW_CRASH_ROUNDS: no round starts after this */
-#define MAX_DETAILS 8
+#define CATCH_UP_MS 60000	 /* how long the parent waits for the view after a reopen */
+#define TIME_BUDGET_S 55	 /* without VIEW_CRASH_ROUNDS: no round starts after this */
 #define REBUILD_IN_CHILD_EVERY 7 /* rounds where the child asks for a rebuild */
 #define NEW_DEFINITION_EVERY 11	 /* rounds where the definition changes before the child */
 #define DELETE_VIEW_EVERY 10	 /* rounds deleting DATA/views/counts.db after the kill */
-
-/* ---- randomness ------------------------------------------------------------------------- */
-
-static uint64_t
-rng_next(uint64_t *s)
-{
-	uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- the view ------------------------------------------------------------------------- */
 
@@ -129,17 +105,6 @@ struct appender {
 	uint32_t tid;
 };
 
-static void
-send_byte(int fd, char b)
-{
-	ssize_t n;
-	do
-		n = write(fd, &b, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		_exit(4); /* the parent is gone */
-}
-
 static void *
 appender_main(void *arg)
 {
@@ -148,14 +113,14 @@ appender_main(void *arg)
 	char data[MAX_EVENTS][96], stream[16];
 	kappa_event_in ev[MAX_EVENTS];
 	for (uint64_t seq = 0;; seq++) {
-		snprintf(stream, sizeof(stream), "s-%d", (int)(rng_next(&rng) % NSTREAMS));
-		size_t n = 1 + (size_t)(rng_next(&rng) % MAX_EVENTS);
+		snprintf(stream, sizeof(stream), "s-%d", (int)(kt_rng_next(&rng) % NSTREAMS));
+		size_t n = 1 + (size_t)(kt_rng_next(&rng) % MAX_EVENTS);
 		for (size_t i = 0; i < n; i++) {
-			uint64_t r = rng_next(&rng) % 100;
+			uint64_t r = kt_rng_next(&rng) % 100;
 			const char *type = r < 60 ? "Deposited" : r < 85 ? "Withdrawn" : "Noted";
 			snprintf(data[i], sizeof(data[i]),
 				 "{\"n\":%d,\"r\":%u,\"t\":%u,\"s\":%" PRIu64 "}",
-				 1 + (int)(rng_next(&rng) % 1000), a->c->round, a->tid, seq);
+				 1 + (int)(kt_rng_next(&rng) % 1000), a->c->round, a->tid, seq);
 			memset(&ev[i], 0, sizeof(ev[i]));
 			ev[i].type = type;
 			ev[i].data = data[i];
@@ -168,16 +133,16 @@ appender_main(void *arg)
 		if (rc != KAPPA_OK) {
 			fprintf(stderr, "# round %u child appender %u: %s: %s\n", a->c->round,
 				a->tid, kappa_strerror(rc), err.msg);
-			send_byte(a->c->fd, 'E');
+			kt_send(a->c->fd, "E", 1);
 			return NULL;
 		}
-		send_byte(a->c->fd, 'A');
+		kt_send(a->c->fd, "A", 1);
 		if (a->c->rebuild && a->tid == 0 && seq == 5) {
 			rc = kappa_view_rebuild(a->c->db, "counts", &err);
 			if (rc != KAPPA_OK) {
 				fprintf(stderr, "# round %u child: kappa_view_rebuild: %s: %s\n",
 					a->c->round, kappa_strerror(rc), err.msg);
-				send_byte(a->c->fd, 'E');
+				kt_send(a->c->fd, "E", 1);
 			}
 		}
 	}
@@ -198,7 +163,7 @@ reader_main(void *arg)
 		if (rc != KAPPA_OK && rc != KAPPA_ETIMEOUT) {
 			fprintf(stderr, "# round %u child reader: %s: %s\n", c->round,
 				kappa_strerror(rc), err.msg);
-			send_byte(c->fd, 'E');
+			kt_send(c->fd, "E", 1);
 			return NULL;
 		}
 		struct timespec ts = {0, 500000};
@@ -217,7 +182,7 @@ child_main(const char *data_dir, const kappa_options *o, uint32_t round, int reb
 	if (rc != KAPPA_OK) {
 		fprintf(stderr, "# round %u child: kappa_open: %s: %s\n", round, kappa_strerror(rc),
 			err.msg);
-		send_byte(fd, 'E');
+		kt_send(fd, "E", 1);
 		_exit(2);
 	}
 	pthread_t th[NAPPENDERS + 1];
@@ -237,53 +202,6 @@ child_main(const char *data_dir, const kappa_options *o, uint32_t round, int reb
 /* ---- reporting ------------------------------------------------------------------------- */
 
 enum { CAT_ROUND, CAT_CATCH_UP, CAT_ONCE, CAT_DEFINITION, NCAT };
-
-static int tap_n;
-static int cat_failed[NCAT];
-static int round_problems;
-static char round_details[MAX_DETAILS][512];
-
-static void problem(int cat, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-problem(int cat, const char *fmt, ...)
-{
-	cat_failed[cat] = 1;
-	if (round_problems < MAX_DETAILS) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(round_details[round_problems], sizeof(round_details[0]), fmt, ap);
-		va_end(ap);
-	}
-	round_problems++;
-}
-
-static void tap(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-tap(int ok, const char *fmt, ...)
-{
-	va_list ap;
-	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-struct notices {
-	uint64_t count;
-	char last[256];
-};
-
-static void
-on_notice(void *ctx, const char *line)
-{
-	struct notices *n = ctx;
-	n->count++;
-	snprintf(n->last, sizeof(n->last), "%s", line);
-}
 
 /* ---- what the log says the view must hold ---------------------------------------------- */
 
@@ -316,14 +234,14 @@ scan_log(kappa_db *db, struct expect *x)
 	memset(&err, 0, sizeof(err));
 	int rc = kappa_read_log(db, 0, UINT64_MAX, &it, &err);
 	if (rc != KAPPA_OK) {
-		problem(CAT_ROUND, "kappa_read_log: %s: %s", kappa_strerror(rc), err.msg);
+		kt_problem(CAT_ROUND, "kappa_read_log: %s: %s", kappa_strerror(rc), err.msg);
 		return;
 	}
 	kappa_event ev;
 	while ((rc = kappa_iter_next(it, &ev, &err)) == 1) {
 		if (ev.position != x->events)
-			problem(CAT_ROUND, "the log skips from %" PRIu64 " to %" PRIu64, x->events,
-				ev.position);
+			kt_problem(CAT_ROUND, "the log skips from %" PRIu64 " to %" PRIu64,
+				   x->events, ev.position);
 		x->events = ev.position + 1;
 		int s = stream_index(&ev);
 		char buf[32];
@@ -332,7 +250,7 @@ scan_log(kappa_db *db, struct expect *x)
 		buf[l] = '\0';
 		long long n;
 		if (s < 0 || sscanf(buf, "{\"n\":%lld,", &n) != 1) {
-			problem(CAT_ROUND, "event %" PRIu64 " is not one of ours", ev.position);
+			kt_problem(CAT_ROUND, "event %" PRIu64 " is not one of ours", ev.position);
 			continue;
 		}
 		if (type_is(&ev, "Deposited")) {
@@ -342,16 +260,16 @@ scan_log(kappa_db *db, struct expect *x)
 			x->n[s]++;
 			x->total[s] -= n;
 		} else if (!type_is(&ev, "Noted")) {
-			problem(CAT_ROUND, "event %" PRIu64 " has a type we never append",
-				ev.position);
+			kt_problem(CAT_ROUND, "event %" PRIu64 " has a type we never append",
+				   ev.position);
 		}
 	}
 	if (rc < 0)
-		problem(CAT_ROUND, "reading the log: %s: %s", kappa_strerror(rc), err.msg);
+		kt_problem(CAT_ROUND, "reading the log: %s: %s", kappa_strerror(rc), err.msg);
 	kappa_iter_free(it);
 	if (x->events != kappa_head(db))
-		problem(CAT_ROUND, "the log ends at %" PRIu64 ", the head is %" PRIu64, x->events,
-			kappa_head(db));
+		kt_problem(CAT_ROUND, "the log ends at %" PRIu64 ", the head is %" PRIu64,
+			   x->events, kappa_head(db));
 }
 
 /* ---- checking the view ------------------------------------------------------------------- */
@@ -365,16 +283,16 @@ query(kappa_db *db, const char *name, uint64_t min_pos, int64_t timeout_ms, int 
 	memset(&err, 0, sizeof(err));
 	int rc = kappa_query(db, "counts", name, NULL, min_pos, timeout_ms, &out, &err);
 	if (rc != KAPPA_OK) {
-		problem(cat, "counts.%s (min_position %" PRId64 "): %s: %s", name,
-			min_pos == KAPPA_NO_POSITION ? (int64_t)-1 : (int64_t)min_pos,
-			kappa_strerror(rc), err.msg);
+		kt_problem(cat, "counts.%s (min_position %" PRId64 "): %s: %s", name,
+			   min_pos == KAPPA_NO_POSITION ? (int64_t)-1 : (int64_t)min_pos,
+			   kappa_strerror(rc), err.msg);
 		return NULL;
 	}
 	json_error_t je;
 	json_t *j = json_loads(out, 0, &je);
 	if (!j || !json_is_array(json_object_get(j, "rows")))
-		problem(CAT_ROUND, "counts.%s answered something else than a result: %.200s", name,
-			out);
+		kt_problem(CAT_ROUND, "counts.%s answered something else than a result: %.200s",
+			   name, out);
 	kappa_free(out);
 	return j;
 }
@@ -397,9 +315,9 @@ check_view(kappa_db *db, const struct expect *x, const char *as)
 	json_t *pos = json_object_get(j, "position");
 	int64_t p = json_is_integer(pos) ? (int64_t)json_integer_value(pos) : -1;
 	if (p != (int64_t)head - 1)
-		problem(CAT_CATCH_UP,
-			"%s: totals answered as of %" PRId64 ", the log ends at %" PRId64, as, p,
-			(int64_t)head - 1);
+		kt_problem(CAT_CATCH_UP,
+			   "%s: totals answered as of %" PRId64 ", the log ends at %" PRId64, as, p,
+			   (int64_t)head - 1);
 	json_t *rows = json_object_get(j, "rows");
 	int64_t got_n[NSTREAMS] = {0}, got_total[NSTREAMS] = {0};
 	for (size_t i = 0; i < json_array_size(rows); i++) {
@@ -407,7 +325,7 @@ check_view(kappa_db *db, const struct expect *x, const char *as)
 		const char *s = json_string_value(json_object_get(r, "stream"));
 		if (!s || strlen(s) != 3 || strncmp(s, "s-", 2) != 0 || s[2] < '0' ||
 		    s[2] >= '0' + NSTREAMS) {
-			problem(CAT_ONCE, "%s: a row for stream %s", as, s ? s : "(none)");
+			kt_problem(CAT_ONCE, "%s: a row for stream %s", as, s ? s : "(none)");
 			continue;
 		}
 		got_n[s[2] - '0'] = get_int(r, "n_events");
@@ -415,10 +333,10 @@ check_view(kappa_db *db, const struct expect *x, const char *as)
 	}
 	for (int s = 0; s < NSTREAMS; s++)
 		if (got_n[s] != x->n[s] || got_total[s] != x->total[s])
-			problem(CAT_ONCE,
-				"%s: s-%d has %" PRId64 " events summing to %" PRId64
-				"; the log has %" PRId64 " summing to %" PRId64,
-				as, s, got_n[s], got_total[s], x->n[s], x->total[s]);
+			kt_problem(CAT_ONCE,
+				   "%s: s-%d has %" PRId64 " events summing to %" PRId64
+				   "; the log has %" PRId64 " summing to %" PRId64,
+				   as, s, got_n[s], got_total[s], x->n[s], x->total[s]);
 	json_decref(j);
 
 	j = query(db, "applied", KAPPA_NO_POSITION, 5000, CAT_ONCE);
@@ -429,14 +347,14 @@ check_view(kappa_db *db, const struct expect *x, const char *as)
 		hi = get_int(r, "hi"), sum = get_int(r, "possum");
 	int64_t h = (int64_t)head;
 	if (n != h || distinct != h || lo != (h ? 0 : -1) || hi != h - 1 || sum != h * (h - 1) / 2)
-		problem(CAT_ONCE,
-			"%s: applied %" PRId64 " events (%" PRId64 " distinct positions, %" PRId64
-			"..%" PRId64 ", sum %" PRId64 "); the log has %" PRId64 " (0..%" PRId64
-			", sum %" PRId64 ")%s",
-			as, n, distinct, lo, hi, sum, h, h - 1, h * (h - 1) / 2,
-			n > distinct ? ": some applied twice"
-			: n < h	     ? ": some skipped"
-				     : "");
+		kt_problem(CAT_ONCE,
+			   "%s: applied %" PRId64 " events (%" PRId64
+			   " distinct positions, %" PRId64 "..%" PRId64 ", sum %" PRId64
+			   "); the log has %" PRId64 " (0..%" PRId64 ", sum %" PRId64 ")%s",
+			   as, n, distinct, lo, hi, sum, h, h - 1, h * (h - 1) / 2,
+			   n > distinct ? ": some applied twice"
+			   : n < h	? ": some skipped"
+					: "");
 	json_decref(j);
 }
 
@@ -453,7 +371,8 @@ status(kappa_db *db, kappa_view_status *st)
 	memset(&err, 0, sizeof(err));
 	int rc = kappa_view_status_get(db, "counts", st, &err);
 	if (rc != KAPPA_OK)
-		problem(CAT_CATCH_UP, "kappa_view_status_get: %s: %s", kappa_strerror(rc), err.msg);
+		kt_problem(CAT_CATCH_UP, "kappa_view_status_get: %s: %s", kappa_strerror(rc),
+			   err.msg);
 	return rc;
 }
 
@@ -473,7 +392,7 @@ verify(const char *data_dir, const kappa_options *o, int variant, struct stats *
 	memset(&err, 0, sizeof(err));
 	int rc = kappa_open(data_dir, o, &db, &err);
 	if (rc != KAPPA_OK) {
-		problem(CAT_ROUND, "reopen failed: %s: %s", kappa_strerror(rc), err.msg);
+		kt_problem(CAT_ROUND, "reopen failed: %s: %s", kappa_strerror(rc), err.msg);
 		return -1;
 	}
 	struct expect x;
@@ -482,22 +401,22 @@ verify(const char *data_dir, const kappa_options *o, int variant, struct stats *
 		st->max_log = x.events;
 
 	/* caught up: a query waiting for the last event */
-	int64_t t0 = now_us();
+	int64_t t0 = kt_now_us();
 	if (x.events > 0) {
 		json_t *j = query(db, "totals", x.events - 1, CATCH_UP_MS, CAT_CATCH_UP);
 		json_decref(j);
 	}
-	if (now_us() - t0 > st->catch_up_us_max)
-		st->catch_up_us_max = now_us() - t0;
+	if (kt_now_us() - t0 > st->catch_up_us_max)
+		st->catch_up_us_max = kt_now_us() - t0;
 	kappa_view_status vs;
 	memset(&vs, 0, sizeof(vs));
 	if (status(db, &vs) == KAPPA_OK) {
 		if (vs.state == KAPPA_VIEW_FAILED || vs.state == KAPPA_VIEW_STOPPED)
-			problem(CAT_CATCH_UP, "the view is %s at %" PRIu64 ": %s %s",
-				state_name(vs.state), vs.position, vs.error, vs.load_error);
+			kt_problem(CAT_CATCH_UP, "the view is %s at %" PRIu64 ": %s %s",
+				   state_name(vs.state), vs.position, vs.error, vs.load_error);
 		if (vs.position != x.events)
-			problem(CAT_CATCH_UP, "the view applied up to %" PRIu64 " of %" PRIu64,
-				vs.position, x.events);
+			kt_problem(CAT_CATCH_UP, "the view applied up to %" PRIu64 " of %" PRIu64,
+				   vs.position, x.events);
 		if (vs.state == KAPPA_VIEW_REBUILDING)
 			st->rebuilding_at_reopen++;
 	}
@@ -506,17 +425,17 @@ verify(const char *data_dir, const kappa_options *o, int variant, struct stats *
 						     : "the view");
 
 	/* once live (any rebuild done), the latest definition answers the same */
-	t0 = now_us();
+	t0 = kt_now_us();
 	for (;;) {
 		if (status(db, &vs) != KAPPA_OK)
 			break;
 		if (vs.state == KAPPA_VIEW_LIVE)
 			break;
 		if (vs.state == KAPPA_VIEW_FAILED || vs.state == KAPPA_VIEW_STOPPED ||
-		    now_us() - t0 > (int64_t)CATCH_UP_MS * 1000) {
-			problem(CAT_CATCH_UP,
-				"the view is %s, not live, %" PRId64 " ms after the reopen: %s",
-				state_name(vs.state), (now_us() - t0) / 1000, vs.error);
+		    kt_now_us() - t0 > (int64_t)CATCH_UP_MS * 1000) {
+			kt_problem(CAT_CATCH_UP,
+				   "the view is %s, not live, %" PRId64 " ms after the reopen: %s",
+				   state_name(vs.state), (kt_now_us() - t0) / 1000, vs.error);
 			break;
 		}
 		struct timespec ts = {0, 2000000};
@@ -526,10 +445,10 @@ verify(const char *data_dir, const kappa_options *o, int variant, struct stats *
 	if (j) {
 		int64_t k = get_int(json_array_get(json_object_get(j, "rows"), 0), "k");
 		if (k != variant)
-			problem(CAT_DEFINITION,
-				"the live view runs definition %" PRId64
-				", the file is definition %d",
-				k, variant);
+			kt_problem(CAT_DEFINITION,
+				   "the live view runs definition %" PRId64
+				   ", the file is definition %d",
+				   k, variant);
 		json_decref(j);
 	}
 	check_view(db, &x, "the live view");
@@ -539,57 +458,16 @@ verify(const char *data_dir, const kappa_options *o, int variant, struct stats *
 
 /* ---- main ------------------------------------------------------------------------------ */
 
+/* Pipe records: one byte, 'A' for an acknowledged append, anything else for an error. */
+static int
+on_byte(kt_pipe *p, const void *rec)
+{
+	(void)p;
+	return *(const char *)rec != 'A';
+}
+
 static const char *const MODE_NAME[3] = {"0-5 ms after fork", "at the first ack",
 					 "1-100 ms after the first ack"};
-
-static long
-rounds_from_env(int *explicit_rounds)
-{
-	const char *e = getenv("VIEW_CRASH_ROUNDS");
-	*explicit_rounds = 0;
-	if (e && *e) {
-		long r = strtol(e, NULL, 10);
-		*explicit_rounds = 1;
-		return r >= 1 && r <= 100000 ? r : 100;
-	}
-	e = getenv("CRASH_ROUNDS");
-	if (e && *e) {
-		long r = strtol(e, NULL, 10) / 2;
-		return r < 1 ? 1 : r > 100 ? 100 : r;
-	}
-	return 100;
-}
-
-struct pipe_state {
-	int fd, eof;
-	uint64_t acks, errs;
-};
-
-static void
-drain(struct pipe_state *p, int timeout_ms)
-{
-	struct pollfd pf = {p->fd, POLLIN, 0};
-	if (poll(&pf, 1, timeout_ms) <= 0)
-		return;
-	char buf[4096];
-	for (;;) {
-		ssize_t n = read(p->fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return; /* EAGAIN */
-		if (n == 0) {
-			p->eof = 1;
-			return;
-		}
-		for (ssize_t i = 0; i < n; i++) {
-			if (buf[i] == 'A')
-				p->acks++;
-			else
-				p->errs++;
-		}
-	}
-}
 
 static void
 rm_view_db(const char *data_dir)
@@ -599,7 +477,7 @@ rm_view_db(const char *data_dir)
 		char path[4400];
 		snprintf(path, sizeof(path), "%s/views/counts.db%s", data_dir, suffix[i]);
 		if (unlink(path) != 0 && errno != ENOENT)
-			problem(CAT_ROUND, "cannot remove %s", path);
+			kt_problem(CAT_ROUND, "cannot remove %s", path);
 	}
 }
 
@@ -607,10 +485,8 @@ int
 main(void)
 {
 	int explicit_rounds;
-	long rounds = rounds_from_env(&explicit_rounds);
-	const char *e = getenv("CRASH_SEED");
-	uint64_t seed =
-		e && *e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	long rounds = kt_crash_rounds("VIEW_CRASH_ROUNDS", 100, 2, &explicit_rounds);
+	uint64_t seed = kt_seed_from_env();
 	uint64_t rng = seed;
 	char *dir = kt_tmpdir("crash_views");
 	char views_dir[4200], data_dir[4200];
@@ -630,109 +506,73 @@ main(void)
 	o.fsync = KAPPA_FSYNC_ALWAYS;
 	o.segment_bytes = 1u << 20;
 	o.views_dir = views_dir;
-	struct notices notes;
+	kt_notices notes;
 	memset(&notes, 0, sizeof(notes));
 	struct stats st;
 	memset(&st, 0, sizeof(st));
 	int failed_rounds = 0;
 	long ran = 0;
-	int64_t t_start = now_us();
-	pid_t self = getpid();
+	int64_t t_start = kt_now_us();
 
 	for (uint32_t round = 1; round <= (uint32_t)rounds; round++) {
-		if (!explicit_rounds && now_us() - t_start > (int64_t)TIME_BUDGET_S * 1000000) {
+		if (!explicit_rounds && kt_now_us() - t_start > (int64_t)TIME_BUDGET_S * 1000000) {
 			printf("# time budget of %d s reached after %ld rounds\n", TIME_BUDGET_S,
 			       ran);
 			break;
 		}
 		ran++;
-		uint64_t r1 = rng_next(&rng);
+		uint64_t r1 = kt_rng_next(&rng);
 		int mode = r1 % 10 == 0 ? 0 : r1 % 10 == 1 ? 1 : 2;
-		int delay_us = mode == 0   ? (int)(rng_next(&rng) % 5001)
+		int delay_us = mode == 0   ? (int)(kt_rng_next(&rng) % 5001)
 			       : mode == 1 ? 0
-					   : 1000 + (int)(rng_next(&rng) % 99001);
+					   : 1000 + (int)(kt_rng_next(&rng) % 99001);
 		int child_rebuild = round % REBUILD_IN_CHILD_EVERY == 3;
 		int new_definition = round % NEW_DEFINITION_EVERY == 5;
 		int delete_view = round % DELETE_VIEW_EVERY == 0;
 		st.kills[mode]++;
-		round_problems = 0;
+		kt_round_start();
 		if (new_definition) {
 			write_definition(views_dir, dir, ++variant);
 			st.new_definitions++;
 		}
 		st.child_rebuilds += (uint64_t)child_rebuild;
 
-		int fds[2];
-		if (pipe(fds) != 0) {
-			perror("pipe");
+		int fd;
+		pid_t pid = kt_fork_piped(&fd);
+		if (pid < 0)
 			return 1;
-		}
-		fflush(stdout);
-		fflush(stderr);
-		pid_t pid = fork();
-		if (pid < 0) {
-			perror("fork");
-			return 1;
-		}
 		if (pid == 0) {
-			close(fds[0]);
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != self)
-				_exit(5);
-			child_main(data_dir, &o, round, child_rebuild, fds[1]);
+			child_main(data_dir, &o, round, child_rebuild, fd);
 			_exit(3);
 		}
-		close(fds[1]);
-		fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-		struct pipe_state p = {fds[0], 0, 0, 0};
-		int64_t t0 = now_us(), deadline;
-		if (mode == 0) {
-			deadline = t0 + delay_us;
-		} else {
-			while (p.acks == 0 && !p.eof && p.errs == 0 &&
-			       now_us() - t0 < (int64_t)FIRST_ACK_TIMEOUT_MS * 1000)
-				drain(&p, 100);
-			if (p.acks == 0 && !p.eof && p.errs == 0)
-				problem(CAT_ROUND, "no acknowledgement within %d ms",
-					FIRST_ACK_TIMEOUT_MS);
-			deadline = now_us() + delay_us;
-		}
-		for (int64_t left; !p.eof && (left = deadline - now_us()) > 0;)
-			drain(&p, (int)((left + 999) / 1000));
-		kill(pid, SIGKILL);
-		int status_code = 0;
-		while (waitpid(pid, &status_code, 0) < 0 && errno == EINTR)
-			;
-		while (!p.eof)
-			drain(&p, 1000);
-		close(fds[0]);
+		kt_pipe p;
+		kt_pipe_init(&p, fd, 1, on_byte, NULL);
+		int status_code = kt_kill_child(&p, pid, mode == 0, delay_us, FIRST_ACK_TIMEOUT_MS,
+						CAT_ROUND);
 		st.acks += p.acks;
 		if (!WIFSIGNALED(status_code) || WTERMSIG(status_code) != SIGKILL)
-			problem(CAT_ROUND, "the child ended before the kill (status %d)",
-				status_code);
+			kt_problem(CAT_ROUND, "the child ended before the kill (status %d)",
+				   status_code);
 		if (p.errs)
-			problem(CAT_ROUND, "the child reported %" PRIu64 " error(s) (see stderr)",
-				p.errs);
+			kt_problem(CAT_ROUND,
+				   "the child reported %" PRIu64 " error(s) (see stderr)", p.errs);
 
 		if (delete_view) {
 			rm_view_db(data_dir);
 			st.deleted++;
 		}
 		kappa_options vo = o;
-		vo.notice = on_notice;
+		vo.notice = kt_on_notice;
 		vo.notice_ctx = &notes;
 		notes.last[0] = '\0';
 		int rc = verify(data_dir, &vo, variant, &st);
-		tap(round_problems == 0, "round %u: kill %s (%d us), %" PRIu64 " acks%s%s%s", round,
-		    MODE_NAME[mode], delay_us, p.acks,
-		    child_rebuild ? ", rebuild in the child" : "",
-		    new_definition ? ", new definition at the child's open" : "",
-		    delete_view ? ", view database deleted" : "");
-		for (int k = 0; k < round_problems && k < MAX_DETAILS; k++)
-			printf("#   %s\n", round_details[k]);
-		if (round_problems > MAX_DETAILS)
-			printf("#   ... and %d more\n", round_problems - MAX_DETAILS);
-		if (round_problems) {
+		kt_tap(kt_round_problems() == 0,
+		       "round %u: kill %s (%d us), %" PRIu64 " acks%s%s%s", round, MODE_NAME[mode],
+		       delay_us, p.acks, child_rebuild ? ", rebuild in the child" : "",
+		       new_definition ? ", new definition at the child's open" : "",
+		       delete_view ? ", view database deleted" : "");
+		kt_print_details();
+		if (kt_round_problems()) {
 			failed_rounds++;
 			if (notes.last[0])
 				printf("#   last notice: %s\n", notes.last);
@@ -743,7 +583,7 @@ main(void)
 				*/
 	}
 
-	double secs = (double)(now_us() - t_start) / 1e6;
+	double secs = (double)(kt_now_us() - t_start) / 1e6;
 	printf("# rounds=%ld acks=%" PRIu64 " largest_log=%" PRIu64
 	       " events kills(early/first-ack/delayed)=%" PRIu64 "/%" PRIu64 "/%" PRIu64
 	       " child_rebuilds=%" PRIu64 " new_definitions=%" PRIu64 " deleted_view_dbs=%" PRIu64
@@ -752,19 +592,16 @@ main(void)
 	       ran, st.acks, st.max_log, st.kills[0], st.kills[1], st.kills[2], st.child_rebuilds,
 	       st.new_definitions, st.deleted, st.rebuilding_at_reopen,
 	       (double)st.catch_up_us_max / 1000.0, notes.count, seed, secs);
-	tap(!cat_failed[CAT_ROUND], "%ld kill -9 rounds ran", ran);
-	tap(!cat_failed[CAT_CATCH_UP], "after every reopen the view caught up with the log");
-	tap(!cat_failed[CAT_ONCE],
-	    "every event applied exactly once: per-stream counts and sums match the log");
-	tap(!cat_failed[CAT_DEFINITION], "the live view runs the definition in its file");
-	printf("1..%d\n", tap_n);
+	kt_tap(!kt_failed(CAT_ROUND), "%ld kill -9 rounds ran", ran);
+	kt_tap(!kt_failed(CAT_CATCH_UP), "after every reopen the view caught up with the log");
+	kt_tap(!kt_failed(CAT_ONCE),
+	       "every event applied exactly once: per-stream counts and sums match the log");
+	kt_tap(!kt_failed(CAT_DEFINITION), "the live view runs the definition in its file");
+	kt_tap_plan();
 
 	if (failed_rounds)
 		printf("# kept %s for inspection\n", dir);
 	else
 		kt_rmdir(dir);
-	int ok = 1;
-	for (int c = 0; c < NCAT; c++)
-		ok &= !cat_failed[c];
-	return ok && !failed_rounds ? 0 : 1;
+	return kt_all_passed(NCAT) && !failed_rounds ? 0 : 1;
 }

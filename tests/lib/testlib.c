@@ -6,11 +6,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kappa.h"
@@ -42,20 +48,23 @@ kt_rmdir(char *dir)
 {
 	if (!dir)
 		return;
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
+	if (kt_rm_rf(dir) != 0)
 		fprintf(stderr, "testlib: cannot remove %s\n", dir);
 	free(dir);
+}
+
+int
+kt_rm_rf(const char *path)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 static uint64_t
 mix(uint64_t x)
 {
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
+	return kt_mix64(x + 0x9e3779b97f4a7c15ull);
 }
 
 uint8_t *
@@ -284,4 +293,339 @@ kt_seg_file(const char *dir, uint64_t first, const char *ext)
 		die("out of memory");
 	snprintf(p, 4200, "%s/%020" PRIu64 ".%s", dir, first, ext);
 	return p;
+}
+
+/* ---- numbers, time, strings, files ------------------------------------------------------ */
+
+uint64_t
+kt_mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+uint64_t
+kt_rng_next(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return kt_mix64(*s);
+}
+
+/* Clock 'c' in microseconds. */
+static int64_t
+clock_us(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+kt_now_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
+}
+
+int64_t
+kt_mono_ms(void)
+{
+	return clock_us(CLOCK_MONOTONIC) / 1000;
+}
+
+int64_t
+kt_wall_ms(void)
+{
+	return clock_us(CLOCK_REALTIME) / 1000;
+}
+
+void
+kt_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+kt_streq_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+char *
+kt_dupn(const char *p, size_t n)
+{
+	if (!p)
+		return NULL;
+	char *s = malloc(n + 1);
+	if (!s)
+		die("out of memory");
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+void *
+kt_grow(void *v, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return v;
+	size_t c = *cap ? *cap * 2 : 256;
+	while (c < need)
+		c *= 2;
+	void *p = realloc(v, c * size);
+	if (!p) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	*cap = c;
+	return p;
+}
+
+/* ---- kill -9 programs: settings, TAP and problems ---------------------------------------- */
+
+uint64_t
+kt_seed_from_env(void)
+{
+	const char *e = getenv("CRASH_SEED");
+	return e && *e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+}
+
+long
+kt_crash_rounds(const char *own, long dflt, long divisor, int *explicit_rounds)
+{
+	const char *e = getenv(own);
+	if (explicit_rounds)
+		*explicit_rounds = 0;
+	if (e && *e) {
+		long r = strtol(e, NULL, 10);
+		if (explicit_rounds)
+			*explicit_rounds = 1;
+		return r >= 1 && r <= 100000 ? r : dflt;
+	}
+	e = getenv("CRASH_ROUNDS");
+	if (e && *e) {
+		long r = strtol(e, NULL, 10) / divisor;
+		return r < 1 ? 1 : r > dflt ? dflt : r;
+	}
+	return dflt;
+}
+
+static int tap_n;		    /* TAP lines printed */
+static int cat_failed[KT_MAX_CATS]; /* which categories failed */
+static int round_problems;	    /* problems found in the current round */
+static char round_details[KT_MAX_DETAILS][512];
+
+void
+kt_tap(int ok, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%sok %d - ", ok ? "" : "not ", ++tap_n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+void
+kt_tap_plan(void)
+{
+	printf("1..%d\n", tap_n);
+}
+
+void
+kt_problem(int cat, const char *fmt, ...)
+{
+	cat_failed[cat] = 1;
+	if (round_problems < KT_MAX_DETAILS) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(round_details[round_problems], sizeof(round_details[0]), fmt, ap);
+		va_end(ap);
+	}
+	round_problems++;
+}
+
+void
+kt_fail(int cat)
+{
+	cat_failed[cat] = 1;
+}
+
+int
+kt_failed(int cat)
+{
+	return cat_failed[cat];
+}
+
+int
+kt_all_passed(int ncat)
+{
+	for (int c = 0; c < ncat; c++)
+		if (cat_failed[c])
+			return 0;
+	return 1;
+}
+
+void
+kt_round_start(void)
+{
+	round_problems = 0;
+}
+
+int
+kt_round_problems(void)
+{
+	return round_problems;
+}
+
+const char *
+kt_round_detail(int k)
+{
+	return round_details[k];
+}
+
+void
+kt_print_details(void)
+{
+	for (int k = 0; k < round_problems && k < KT_MAX_DETAILS; k++)
+		printf("#   %s\n", round_details[k]);
+	if (round_problems > KT_MAX_DETAILS)
+		printf("#   ... and %d more\n", round_problems - KT_MAX_DETAILS);
+}
+
+void
+kt_on_notice(void *ctx, const char *line)
+{
+	kt_notices *n = ctx;
+	n->count++;
+	snprintf(n->last, sizeof(n->last), "%s", line);
+	if (n->verbose)
+		printf("# recovery notice: %s\n", line);
+}
+
+/* ---- kill -9 programs: a child reporting through a pipe ---------------------------------- */
+
+pid_t
+kt_fork_piped(int *fd)
+{
+	pid_t self = getpid();
+	int fds[2];
+	if (pipe(fds) != 0) {
+		perror("pipe");
+		return -1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != self)
+			_exit(5);
+		*fd = fds[1];
+		return 0;
+	}
+	close(fds[1]);
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	*fd = fds[0];
+	return pid;
+}
+
+void
+kt_send(int fd, const void *rec, size_t size)
+{
+	ssize_t n;
+	do
+		n = write(fd, rec, size);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)size)
+		_exit(4); /* the parent is gone */
+}
+
+void
+kt_pipe_init(kt_pipe *p, int fd, size_t rec_size, kt_rec_fn on_rec, void *ctx)
+{
+	memset(p, 0, sizeof(*p));
+	p->fd = fd;
+	p->rec_size = rec_size;
+	p->on_rec = on_rec;
+	p->ctx = ctx;
+}
+
+/* Read what is there without blocking, handing each whole record to p->on_rec. */
+static void
+pipe_drain(kt_pipe *p)
+{
+	while (!p->eof) {
+		ssize_t n = read(p->fd, p->buf + p->len, sizeof(p->buf) - p->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			p->eof = 1;
+			return;
+		}
+		p->len += (size_t)n;
+		size_t off = 0;
+		for (; p->len - off >= p->rec_size; off += p->rec_size) {
+			if (p->on_rec(p, p->buf + off) == 0)
+				p->acks++;
+			else
+				p->errs++;
+		}
+		memmove(p->buf, p->buf + off, p->len - off);
+		p->len -= off;
+	}
+}
+
+void
+kt_pipe_wait(kt_pipe *p, int ms)
+{
+	if (p->eof)
+		return;
+	struct pollfd pf = {p->fd, POLLIN, 0};
+	if (poll(&pf, 1, ms) < 0 && errno != EINTR) {
+		perror("poll");
+		exit(1);
+	}
+	pipe_drain(p);
+}
+
+int
+kt_kill_child(kt_pipe *p, pid_t pid, int early, int delay_us, int first_ack_ms, int cat)
+{
+	int64_t t0 = kt_now_us(), deadline;
+	if (early) {
+		deadline = t0 + delay_us;
+	} else {
+		while (p->acks == 0 && !p->eof && p->errs == 0 &&
+		       kt_now_us() - t0 < (int64_t)first_ack_ms * 1000)
+			kt_pipe_wait(p, 100);
+		if (p->acks == 0 && !p->eof && p->errs == 0)
+			kt_problem(cat, "no acknowledgement within %d ms", first_ack_ms);
+		deadline = kt_now_us() + delay_us;
+	}
+	for (int64_t left; !p->eof && (left = deadline - kt_now_us()) > 0;)
+		kt_pipe_wait(p, (int)((left + 999) / 1000));
+	kill(pid, SIGKILL);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	while (!p->eof)
+		kt_pipe_wait(p, 1000);
+	close(p->fd);
+	return status;
 }

@@ -66,8 +66,15 @@ Test(async, thousands_in_flight_from_one_thread_are_each_answered_once)
 	kappa_err err;
 	cr_assert_eq(kappa_open(dir, NULL, &db, &err), KAPPA_OK, "%s", err.msg);
 	enum { N = 2000 };
-	tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0,
-		   calloc(N, sizeof(int)), calloc(N, sizeof(uint64_t)), calloc(N, sizeof(int64_t))};
+	tally t = {PTHREAD_MUTEX_INITIALIZER,
+		   PTHREAD_COND_INITIALIZER,
+		   0,
+		   0,
+		   0,
+		   0,
+		   calloc(N, sizeof(int)),
+		   calloc(N, sizeof(uint64_t)),
+		   calloc(N, sizeof(int64_t))};
 	req *rs = calloc(N, sizeof(req));
 	for (int i = 0; i < N; i++) {
 		/* arguments on the stack and freed right after the call */
@@ -77,8 +84,8 @@ Test(async, thousands_in_flight_from_one_thread_are_each_answered_once)
 		snprintf(rid, 32, "r-%d", i);
 		kappa_event_in ev = {.type = "T", .data = data};
 		rs[i] = (req){&t, i};
-		int rc = kappa_append_async(db, stream, KAPPA_ANY, rid, &ev, 1, NULL, 0, done, &rs[i],
-					    &err);
+		int rc = kappa_append_async(db, stream, KAPPA_ANY, rid, &ev, 1, NULL, 0, done,
+					    &rs[i], &err);
 		cr_assert_eq(rc, KAPPA_OK, "%s", err.msg);
 		memset(data, 'x', 8); /* the call must have copied everything */
 		free(stream);
@@ -126,8 +133,15 @@ Test(async, conflicts_come_through_the_callback_and_bad_arguments_come_back_at_o
 	kappa_err err;
 	cr_assert_eq(kappa_open(dir, NULL, &db, &err), KAPPA_OK, "%s", err.msg);
 	enum { N = 50 };
-	tally t = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0,
-		   calloc(N, sizeof(int)), calloc(N, sizeof(uint64_t)), calloc(N, sizeof(int64_t))};
+	tally t = {PTHREAD_MUTEX_INITIALIZER,
+		   PTHREAD_COND_INITIALIZER,
+		   0,
+		   0,
+		   0,
+		   0,
+		   calloc(N, sizeof(int)),
+		   calloc(N, sizeof(uint64_t)),
+		   calloc(N, sizeof(int64_t))};
 	req rs[N];
 	kappa_event_in ev = {.type = "T", .data = "{}"};
 	/* N racing no_stream appends to one stream: exactly one wins */
@@ -147,15 +161,15 @@ Test(async, conflicts_come_through_the_callback_and_bad_arguments_come_back_at_o
 	int before = t.answered;
 	kappa_event_in bad = {.type = "T", .data = "[1]"};
 	req extra = {&t, 0};
-	cr_assert_eq(kappa_append_async(db, "s", KAPPA_ANY, NULL, &bad, 1, NULL, 0, done, &extra,
-					&err),
-		     KAPPA_EINVAL);
-	cr_assert_eq(kappa_append_async(db, "", KAPPA_ANY, NULL, &ev, 1, NULL, 0, done, &extra,
-					&err),
-		     KAPPA_EINVAL);
-	cr_assert_eq(kappa_append_async(db, "s", KAPPA_ANY, NULL, &ev, 1, NULL, 0, NULL, NULL,
-					&err),
-		     KAPPA_EINVAL);
+	cr_assert_eq(
+		kappa_append_async(db, "s", KAPPA_ANY, NULL, &bad, 1, NULL, 0, done, &extra, &err),
+		KAPPA_EINVAL);
+	cr_assert_eq(
+		kappa_append_async(db, "", KAPPA_ANY, NULL, &ev, 1, NULL, 0, done, &extra, &err),
+		KAPPA_EINVAL);
+	cr_assert_eq(
+		kappa_append_async(db, "s", KAPPA_ANY, NULL, &ev, 1, NULL, 0, NULL, NULL, &err),
+		KAPPA_EINVAL);
 	kappa_close(db);
 	cr_assert_eq(t.answered, before, "a refused append was answered through the callback");
 	free(t.calls);

@@ -24,43 +24,6 @@ TestSuite(store, .timeout = 120);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static uint64_t
-rng_next(uint64_t *s)
-{
-	uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static kappa_db *
-open_ok(const char *dir, const kappa_options *o)
-{
-	kappa_db *db = NULL;
-	kappa_err err;
-	memset(&err, 0, sizeof(err));
-	int rc = kappa_open(dir, o, &db, &err);
-	cr_assert_eq(rc, KAPPA_OK, "kappa_open(%s): %s: %s", dir, kappa_strerror(rc), err.msg);
-	cr_assert_not_null(db);
-	return db;
-}
-
 static kappa_event_in
 evi(const char *type, const char *data)
 {
@@ -171,18 +134,6 @@ typedef struct {
 	size_t n, cap;
 } xevs;
 
-static char *
-dupn(const char *p, size_t n)
-{
-	if (!p)
-		return NULL;
-	char *s = malloc(n + 1);
-	cr_assert_not_null(s);
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
-}
-
 static void
 xevs_push(xevs *l, const kappa_event *e)
 {
@@ -196,11 +147,11 @@ xevs_push(xevs *l, const kappa_event *e)
 	x->position = e->position;
 	x->version = e->version;
 	x->time_ms = e->time_ms;
-	x->stream = dupn(e->stream, e->stream_len);
-	x->type = dupn(e->type, e->type_len);
-	x->data = dupn(e->data, e->data_len);
-	x->subject = dupn(e->subject, e->subject_len);
-	x->metadata = dupn(e->metadata, e->metadata_len);
+	x->stream = kt_dupn(e->stream, e->stream_len);
+	x->type = kt_dupn(e->type, e->type_len);
+	x->data = kt_dupn(e->data, e->data_len);
+	x->subject = kt_dupn(e->subject, e->subject_len);
+	x->metadata = kt_dupn(e->metadata, e->metadata_len);
 }
 
 static void
@@ -260,14 +211,6 @@ read_log(kappa_db *db, uint64_t from, uint64_t max)
 	return drain(it);
 }
 
-static int
-streq_null(const char *a, const char *b)
-{
-	if (!a || !b)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
 static void
 xev_assert_eq(const xev *a, const xev *b, const char *what, size_t i)
 {
@@ -278,8 +221,8 @@ xev_assert_eq(const xev *a, const xev *b, const char *what, size_t i)
 	cr_assert_str_eq(a->stream, b->stream, "%s #%zu: stream", what, i);
 	cr_assert_str_eq(a->type, b->type, "%s #%zu: type", what, i);
 	cr_assert_str_eq(a->data, b->data, "%s #%zu: data", what, i);
-	cr_assert(streq_null(a->subject, b->subject), "%s #%zu: subject", what, i);
-	cr_assert(streq_null(a->metadata, b->metadata), "%s #%zu: metadata", what, i);
+	cr_assert(kt_streq_null(a->subject, b->subject), "%s #%zu: subject", what, i);
+	cr_assert(kt_streq_null(a->metadata, b->metadata), "%s #%zu: metadata", what, i);
 }
 
 static void
@@ -491,13 +434,13 @@ check_first_six(kappa_db *db, int64_t t0, int64_t t1)
 Test(store, versions_and_positions_are_dense_and_read_back_across_reopen)
 {
 	char *dir = kt_tmpdir("store");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	cr_assert_eq(kappa_head(db), 0);
 	xevs l = read_log(db, 0, UINT64_MAX);
 	cr_assert_eq(l.n, 0);
 	xevs_free(&l);
 
-	int64_t t0 = wall_ms();
+	int64_t t0 = kt_wall_ms();
 	kappa_event_in e3[3] = {evi("Opened", "{\"n\":0}"), evi("Deposited", "{\"n\":1}"),
 				evi("Deposited", "{\"n\":2}")};
 	kappa_append_result r = append_ok(db, "acct-a", KAPPA_NO_STREAM, NULL, e3, 3, NULL, 0);
@@ -521,11 +464,11 @@ Test(store, versions_and_positions_are_dense_and_read_back_across_reopen)
 	cr_assert_eq(r.first_position, 4);
 	cr_assert_eq(r.last_position, 5);
 	cr_assert_eq(r.version, 4);
-	int64_t t1 = wall_ms();
+	int64_t t1 = kt_wall_ms();
 
 	check_first_six(db, t0, t1);
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	check_first_six(db, t0, t1);
 
 	/* appends continue where they were */
@@ -543,7 +486,7 @@ Test(store, versions_and_positions_are_dense_and_read_back_across_reopen)
 Test(store, unicode_and_maximal_names_are_accepted)
 {
 	char *dir = kt_tmpdir("names");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	char name[KAPPA_MAX_STREAM + 1], type[KAPPA_MAX_TYPE + 1], rid[KAPPA_MAX_REQUEST_ID + 1];
 	char key[KAPPA_MAX_CLAIM + 1];
 	memset(name, 's', KAPPA_MAX_STREAM);
@@ -585,7 +528,7 @@ Test(store, unicode_and_maximal_names_are_accepted)
 Test(store, expected_version_any_no_stream_exists_and_exact)
 {
 	char *dir = kt_tmpdir("ev");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	kappa_event_in e = evi("Noted", "{}");
 	kappa_append_result r;
 
@@ -635,7 +578,7 @@ Test(store, expected_version_any_no_stream_exists_and_exact)
 
 	/* versions survive a reopen */
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	r = APPEND_FAILS(db, KAPPA_EWRONG_VERSION, "s", 7, NULL, &e, 1, NULL, 0);
 	cr_assert_eq(r.actual_version, 8);
 	r = APPEND_FAILS(db, KAPPA_EWRONG_VERSION, "u", KAPPA_NO_STREAM, NULL, &e, 1, NULL, 0);
@@ -661,7 +604,7 @@ assert_same_result(const kappa_append_result *a, const kappa_append_result *b, i
 Test(store, request_ids_deduplicate_retries_and_refuse_other_content)
 {
 	char *dir = kt_tmpdir("dedup");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	append1(db, "other", KAPPA_ANY, NULL, "{}");
 
 	kappa_event_in e[2] = {evi("Opened", "{\"a\":1}"), evi("Deposited", "{\"a\":2}")};
@@ -728,7 +671,7 @@ Test(store, request_ids_deduplicate_retries_and_refuse_other_content)
 
 	/* after a restart */
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	cr_assert_eq(kappa_head(db), head);
 	r = append_ok(db, "s", KAPPA_NO_STREAM, "req-1", e, 2, c, 1);
 	cr_assert_eq(r.deduplicated, 1, "a retry after a restart was not deduplicated");
@@ -793,7 +736,7 @@ same_sender_main(void *arg)
 Test(store, concurrent_retries_of_one_request_write_it_once)
 {
 	char *dir = kt_tmpdir("same");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	same_sender *s = calloc(SAME_THREADS, sizeof(*s));
 	pthread_t th[SAME_THREADS];
 	for (int t = 0; t < SAME_THREADS; t++) {
@@ -833,7 +776,7 @@ Test(store, concurrent_retries_of_one_request_write_it_once)
 Test(store, claims_take_hold_release_and_conflict)
 {
 	char *dir = kt_tmpdir("claims");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	kappa_event_in e = evi("Registered", "{}");
 	const char *const mail = "email:a@example.com";
 	kappa_claim take = {mail, 0}, release = {mail, 1};
@@ -903,7 +846,7 @@ Test(store, claims_take_hold_release_and_conflict)
 
 	/* claims survive a reopen */
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	assert_claims(db, "user-a", NULL, 0);
 	assert_claims(db, "user-b", b_keys, 2);
 	assert_claims(db, "user-d", d_keys, 2);
@@ -940,7 +883,7 @@ assert_dense(kappa_db *db, const char *stream, const uint64_t *positions, size_t
 Test(store, claims_do_not_disturb_stream_versions)
 {
 	char *dir = kt_tmpdir("claimver");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	kappa_event_in e = evi("Noted", "{}");
 	kappa_append_result r;
 	for (int i = 0; i < 3; i++)
@@ -975,7 +918,7 @@ Test(store, claims_do_not_disturb_stream_versions)
 		kappa_close(db);
 		if (pass == 1)
 			rm_index(dir);
-		db = open_ok(dir, NULL);
+		db = kt_open_ok(dir, NULL);
 	}
 	kappa_close(db);
 	kt_rmdir(dir);
@@ -1057,7 +1000,7 @@ ryw_main(void *arg)
 Test(store, reads_see_every_acknowledged_append)
 {
 	char *dir = kt_tmpdir("ryw");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	ryw_thread t[RYW_THREADS];
 	pthread_t th[RYW_THREADS];
 	memset(t, 0, sizeof(t));
@@ -1125,7 +1068,7 @@ sub_expect(kappa_sub *sub, uint64_t position, const char *data)
 Test(store, subscriptions_catch_up_then_follow_live_appends)
 {
 	char *dir = kt_tmpdir("sub");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	char data[48];
 	for (int i = 0; i < 50; i++) {
 		snprintf(data, sizeof(data), "{\"old\":%d}", i);
@@ -1143,9 +1086,9 @@ Test(store, subscriptions_catch_up_then_follow_live_appends)
 	}
 	/* caught up: a short wait times out */
 	kappa_event ev;
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	cr_assert_eq(kappa_sub_next(sub, &ev, 50, &err), 0);
-	cr_assert_geq(mono_ms() - t0, 40, "the 50 ms wait returned early");
+	cr_assert_geq(kt_mono_ms() - t0, 40, "the 50 ms wait returned early");
 	cr_assert_eq(kappa_sub_next(tail, &ev, 0, &err), 0);
 
 	live_appender la = {db, 200, 0, ""};
@@ -1176,7 +1119,7 @@ Test(store, subscriptions_catch_up_then_follow_live_appends)
 
 	/* after a reopen, a subscription from 0 replays everything */
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	cr_assert_eq(kappa_subscribe(db, 0, &sub, &err), KAPPA_OK, "%s", err.msg);
 	for (int i = 0; i < 250; i++) {
 		cr_assert_eq(kappa_sub_next(sub, &ev, 5000, &err), 1, "event %d: %s", i, err.msg);
@@ -1191,7 +1134,7 @@ Test(store, subscriptions_catch_up_then_follow_live_appends)
 Test(store, wait_position_returns_once_committed)
 {
 	char *dir = kt_tmpdir("waitpos");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	cr_assert_eq(kappa_wait_position(db, 0, 20), KAPPA_ETIMEOUT);
 	append1(db, "w", KAPPA_ANY, NULL, "{}");
 	cr_assert_eq(kappa_wait_position(db, 0, 20), KAPPA_OK);
@@ -1223,7 +1166,7 @@ static const char *const BAD_NAMES[] = {
 Test(store, append_rejects_bad_streams_types_and_versions)
 {
 	char *dir = kt_tmpdir("badname");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	append1(db, "s", KAPPA_ANY, NULL, "{}");
 	kappa_event_in e = evi("Noted", "{}");
 	char longname[KAPPA_MAX_STREAM + 2];
@@ -1298,7 +1241,7 @@ Test(store, append_rejects_bad_streams_types_and_versions)
 Test(store, append_rejects_data_and_metadata_that_are_not_json_objects)
 {
 	char *dir = kt_tmpdir("badjson");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	append1(db, "s", KAPPA_ANY, NULL, "{}");
 	static const char *const bad_json[] = {
 		"",
@@ -1378,7 +1321,7 @@ Test(store, append_rejects_data_and_metadata_that_are_not_json_objects)
 Test(store, append_rejects_bad_claims)
 {
 	char *dir = kt_tmpdir("badclaim");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	append1(db, "s", KAPPA_ANY, NULL, "{}");
 	kappa_event_in e = evi("Noted", "{}");
 	char longkey[KAPPA_MAX_CLAIM + 2];
@@ -1422,7 +1365,7 @@ Test(store, append_limits_events_and_bytes)
 	cr_assert_eq(o.max_append_events, 10000, "default max_append_events");
 	o.max_event_bytes = 4096;
 	o.max_append_bytes = 16384;
-	kappa_db *db = open_ok(dir, &o);
+	kappa_db *db = kt_open_ok(dir, &o);
 	append1(db, "s", KAPPA_ANY, NULL, "{}");
 
 	char *big = json_of_len(5000), *mid = json_of_len(3500);
@@ -1444,7 +1387,7 @@ Test(store, append_limits_events_and_bytes)
 
 	/* the event count limit, with the default byte limits */
 	kappa_options_init(&o);
-	db = open_ok(dir, &o);
+	db = kt_open_ok(dir, &o);
 	size_t cnt = 10001;
 	kappa_event_in *many = calloc(cnt, sizeof(*many));
 	for (size_t i = 0; i < cnt; i++)
@@ -1458,7 +1401,7 @@ Test(store, append_limits_events_and_bytes)
 	/* a lower limit is honoured */
 	kappa_close(db);
 	o.max_append_events = 10;
-	db = open_ok(dir, &o);
+	db = kt_open_ok(dir, &o);
 	APPEND_FAILS(db, KAPPA_ETOOBIG, "s", KAPPA_ANY, NULL, many, 11, NULL, 0);
 	append_ok(db, "s", KAPPA_ANY, NULL, many, 10, NULL, 0);
 	free(many);
@@ -1470,7 +1413,7 @@ Test(store, append_limits_events_and_bytes)
 Test(store, read_stream_and_info_reject_bad_arguments)
 {
 	char *dir = kt_tmpdir("badread");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	append1(db, "s", KAPPA_ANY, NULL, "{}");
 	char longname[KAPPA_MAX_STREAM + 2];
 	memset(longname, 'n', sizeof(longname) - 1);
@@ -1527,7 +1470,7 @@ Test(store, read_stream_and_info_reject_bad_arguments)
 Test(store, read_stream_rejects_a_null_iterator_pointer)
 {
 	char *dir = kt_tmpdir("nullit");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	append1(db, "s", KAPPA_ANY, NULL, "{}");
 	kappa_err err;
 	memset(&err, 0, sizeof(err));
@@ -1589,7 +1532,7 @@ Test(store, open_rejects_bad_arguments_and_a_second_handle)
 	/* a good open, then a second handle on the same directory */
 	char sub[4200];
 	snprintf(sub, sizeof(sub), "%s/db", dir);
-	db = open_ok(sub, NULL);
+	db = kt_open_ok(sub, NULL);
 	append1(db, "s", KAPPA_ANY, NULL, "{}");
 	kappa_db *other = (kappa_db *)&other;
 	memset(&err, 0, sizeof(err));
@@ -1599,7 +1542,7 @@ Test(store, open_rejects_bad_arguments_and_a_second_handle)
 	cr_assert_eq(kappa_head(db), 1);
 	kappa_close(db);
 	/* released on close; the bad opens changed nothing */
-	db = open_ok(sub, NULL);
+	db = kt_open_ok(sub, NULL);
 	cr_assert_eq(kappa_head(db), 1);
 	kappa_close(db);
 	kt_rmdir(dir);
@@ -1636,7 +1579,7 @@ racer_main(void *arg)
 	racer *r = arg;
 	uint64_t rng = 0x1234567ull * (uint64_t)(r->id + 1);
 	for (int a = 0; a < RACE_ATTEMPTS; a++) {
-		int s = (int)(rng_next(&rng) % RACE_STREAMS);
+		int s = (int)(kt_rng_next(&rng) % RACE_STREAMS);
 		char stream[32], data[64];
 		snprintf(stream, sizeof(stream), "race-%d", s);
 		snprintf(data, sizeof(data), "{\"t\":%d,\"a\":%d}", r->id, a);
@@ -1678,10 +1621,10 @@ racer_main(void *arg)
 Test(store, racing_exact_expected_versions_have_one_winner_per_version)
 {
 	char *dir = kt_tmpdir("race");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	racer *r = calloc(RACE_THREADS, sizeof(*r));
 	pthread_t th[RACE_THREADS];
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	for (int t = 0; t < RACE_THREADS; t++) {
 		r[t].db = db;
 		r[t].id = t;
@@ -1736,7 +1679,7 @@ Test(store, racing_exact_expected_versions_have_one_winner_per_version)
 		xevs_free(&l);
 	}
 	cr_log_info("race: %d wins, %d losses in %" PRId64 " ms", total_wins, total_losses,
-		    mono_ms() - t0);
+		    kt_mono_ms() - t0);
 	free(r);
 	kappa_close(db);
 	kt_rmdir(dir);
@@ -1858,10 +1801,10 @@ claim_as(kappa_db *db, int t, int u, int release, int want_holder)
 Test(store, racing_claims_leave_one_holder_per_key_through_reopen_and_rebuild)
 {
 	char *dir = kt_tmpdir("claimrace");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	claimer *c = calloc(CLAIM_THREADS, sizeof(*c));
 	pthread_t th[CLAIM_THREADS];
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	for (int t = 0; t < CLAIM_THREADS; t++) {
 		c[t].db = db;
 		c[t].id = t;
@@ -1870,7 +1813,7 @@ Test(store, racing_claims_leave_one_holder_per_key_through_reopen_and_rebuild)
 		for (int u = 0; u < CLAIM_NAMES; u++)
 			c[t].order[u] = u;
 		for (int u = CLAIM_NAMES - 1; u > 0; u--) {
-			int j = (int)(rng_next(&rng) % (uint64_t)(u + 1));
+			int j = (int)(kt_rng_next(&rng) % (uint64_t)(u + 1));
 			int x = c[t].order[u];
 			c[t].order[u] = c[t].order[j];
 			c[t].order[j] = x;
@@ -1880,7 +1823,7 @@ Test(store, racing_claims_leave_one_holder_per_key_through_reopen_and_rebuild)
 		cr_assert_eq(pthread_create(&th[t], NULL, claimer_main, &c[t]), 0);
 	for (int t = 0; t < CLAIM_THREADS; t++)
 		pthread_join(th[t], NULL);
-	int64_t race_ms = mono_ms() - t0;
+	int64_t race_ms = kt_mono_ms() - t0;
 
 	int owner[CLAIM_NAMES];
 	int wins = 0;
@@ -1929,7 +1872,7 @@ Test(store, racing_claims_leave_one_holder_per_key_through_reopen_and_rebuild)
 
 	/* claims survive a reopen */
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	assert_claim_map(db, owner);
 	cr_assert_eq(claim_as(db, (owner[100] + 1) % CLAIM_THREADS, 100, 0, owner[100]),
 		     KAPPA_ECLAIM_TAKEN);
@@ -1938,7 +1881,7 @@ Test(store, racing_claims_leave_one_holder_per_key_through_reopen_and_rebuild)
 	/* ... and a rebuild of the index from the log */
 	kappa_close(db);
 	rm_index(dir);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	assert_claim_map(db, owner);
 	for (int u = 0; u < CLAIM_NAMES; u += 97)
 		if (owner[u] >= 0)
@@ -1950,7 +1893,7 @@ Test(store, racing_claims_leave_one_holder_per_key_through_reopen_and_rebuild)
 	}
 	assert_claim_map(db, owner);
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	assert_claim_map(db, owner);
 	/* every claimer's stream: versions dense from 0 */
 	for (int t = 0; t < CLAIM_THREADS; t++) {
@@ -2073,7 +2016,7 @@ snapshot_check(const snapshot *sn)
 Test(store, a_deleted_index_is_rebuilt_from_the_log)
 {
 	char *dir = kt_tmpdir("rebuild");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	rbreq *q = calloc(RB_REQS, sizeof(*q));
 	int64_t last[RB_STREAMS];
 	int key_owner[RB_REQS]; /* key "c:i": -1 never/released, else the stream */
@@ -2091,17 +2034,17 @@ Test(store, a_deleted_index_is_rebuilt_from_the_log)
 
 	for (int i = 0; i < RB_REQS; i++) {
 		rbreq *r = &q[i];
-		int s = (int)(rng_next(&rng) % RB_STREAMS);
+		int s = (int)(kt_rng_next(&rng) % RB_STREAMS);
 		rb_stream(s, r->stream, sizeof(r->stream));
 		snprintf(r->rid, sizeof(r->rid), "rid-%d", i);
-		int mode = (int)(rng_next(&rng) % 3);
+		int mode = (int)(kt_rng_next(&rng) % 3);
 		if (mode == 0)
 			r->expected = KAPPA_ANY;
 		else if (last[s] < 0)
 			r->expected = KAPPA_NO_STREAM;
 		else
 			r->expected = mode == 1 ? last[s] : KAPPA_EXISTS;
-		r->n = 1 + (size_t)(rng_next(&rng) % 3);
+		r->n = 1 + (size_t)(kt_rng_next(&rng) % 3);
 		for (size_t k = 0; k < r->n; k++) {
 			snprintf(r->data[k], sizeof(r->data[k]), "{\"req\":%d,\"k\":%zu}", i, k);
 			r->ev[k] = evi(i % 4 == 0 ? "Opened" : "Changed", r->data[k]);
@@ -2158,7 +2101,7 @@ Test(store, a_deleted_index_is_rebuilt_from_the_log)
 	kappa_close(db);
 
 	rm_index(dir);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	snapshot after;
 	snapshot_take(db, &after);
 	snapshot_assert_eq(&before, &after);
@@ -2243,13 +2186,13 @@ Test(store, a_deleted_index_is_rebuilt_from_the_log)
 	snapshot_take(db, &before);
 	snapshot_check(&before);
 	kappa_close(db);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	snapshot_take(db, &after);
 	snapshot_assert_eq(&before, &after);
 	snapshot_free(&after);
 	kappa_close(db);
 	rm_index(dir);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	snapshot_take(db, &after);
 	snapshot_assert_eq(&before, &after);
 	snapshot_free(&after);
@@ -2266,7 +2209,7 @@ Test(store, a_deleted_index_is_rebuilt_from_the_log)
 Test(store, a_stale_index_catches_up_from_the_log)
 {
 	char *dir = kt_tmpdir("stale");
-	kappa_db *db = open_ok(dir, NULL);
+	kappa_db *db = kt_open_ok(dir, NULL);
 	kappa_event_in e = evi("Noted", "{\"a\":1}");
 	kappa_claim c1 = {"stale:1", 0};
 	kappa_append_result r0 = append_ok(db, "s", KAPPA_NO_STREAM, "id-0", &e, 1, &c1, 1);
@@ -2277,7 +2220,7 @@ Test(store, a_stale_index_catches_up_from_the_log)
 	cr_assert_eq(system(cmd), 0, "%s/index cannot be copied", dir);
 
 	/* more appends: ids, claims, releases, versions */
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	kappa_claim c2[2] = {{"stale:1", 1}, {"stale:2", 0}};
 	kappa_append_result r2 = append_ok(db, "s", 0, "id-2", &e, 1, c2, 2);
 	kappa_claim c3 = {"stale:1", 0};
@@ -2291,7 +2234,7 @@ Test(store, a_stale_index_catches_up_from_the_log)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s/index' && mv '%s/index.old' '%s/index'", dir, dir,
 		 dir);
 	cr_assert_eq(system(cmd), 0);
-	db = open_ok(dir, NULL);
+	db = kt_open_ok(dir, NULL);
 	xevs log_after = read_log(db, 0, UINT64_MAX);
 	xevs_assert_eq(&log_before, &log_after, "the log after the stale index");
 	xevs_free(&log_before);
@@ -2332,7 +2275,7 @@ Test(store, the_latest_request_ids_are_remembered_and_old_ones_expire)
 	kappa_options_init(&o);
 	o.dedup_window_ms = 1;
 	o.dedup_min_ids = 100;
-	kappa_db *db = open_ok(dir, &o);
+	kappa_db *db = kt_open_ok(dir, &o);
 	enum { N = 3000 };
 	kappa_append_result *res = calloc(N, sizeof(*res));
 	char rid[32], data[48];
@@ -2356,7 +2299,7 @@ Test(store, the_latest_request_ids_are_remembered_and_old_ones_expire)
 		}
 		cr_assert_eq(kappa_head(db), head);
 		kappa_close(db);
-		db = open_ok(dir, &o);
+		db = kt_open_ok(dir, &o);
 	}
 	/* the oldest, long past the window and not among the latest, is forgotten: a retry
 	 * appends again */

@@ -31,31 +31,6 @@ TestSuite(views, .timeout = 120);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static uint64_t
-rng_next(uint64_t *s)
-{
-	uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* The ISO-8601 UTC text a handler's :time holds for 'ms' since the epoch. */
 static void
 iso_time(int64_t ms, char *out, size_t n)
@@ -89,22 +64,10 @@ env_init(env *e, const char *tag)
 	e->o.views_dir = e->views;
 }
 
-static kappa_db *
-open_ok(const char *dir, const kappa_options *o)
-{
-	kappa_db *db = NULL;
-	kappa_err err;
-	memset(&err, 0, sizeof(err));
-	int rc = kappa_open(dir, o, &db, &err);
-	cr_assert_eq(rc, KAPPA_OK, "kappa_open(%s): %s: %s", dir, kappa_strerror(rc), err.msg);
-	cr_assert_not_null(db);
-	return db;
-}
-
 static void
 env_open(env *e)
 {
-	e->db = open_ok(e->data, &e->o);
+	e->db = kt_open_ok(e->data, &e->o);
 }
 
 static void
@@ -395,7 +358,7 @@ state_name(kappa_view_state s)
 static kappa_view_status
 wait_live(kappa_db *db, const char *view)
 {
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	for (;;) {
 		kappa_view_status st = status_of(db, view);
 		uint64_t head = kappa_head(db);
@@ -407,26 +370,26 @@ wait_live(kappa_db *db, const char *view)
 		}
 		cr_assert_neq(st.state, KAPPA_VIEW_FAILED, "%s failed at %" PRIu64 " (%s): %s",
 			      view, st.error_position, st.error_type, st.error);
-		cr_assert(mono_ms() - t0 < WAIT_MS,
+		cr_assert(kt_mono_ms() - t0 < WAIT_MS,
 			  "%s is still %s at %" PRIu64 " of %" PRIu64
 			  " after %d ms (rebuild at %" PRIu64 ", load_error \"%s\")",
 			  view, state_name(st.state), st.position, head, WAIT_MS,
 			  st.rebuild_position, st.load_error);
-		sleep_ms(2);
+		kt_sleep_ms(2);
 	}
 }
 
 static kappa_view_status
 wait_state(kappa_db *db, const char *view, kappa_view_state want)
 {
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	for (;;) {
 		kappa_view_status st = status_of(db, view);
 		if (st.state == want)
 			return st;
-		cr_assert(mono_ms() - t0 < WAIT_MS, "%s is %s after %d ms, expected %s", view,
+		cr_assert(kt_mono_ms() - t0 < WAIT_MS, "%s is %s after %d ms, expected %s", view,
 			  state_name(st.state), WAIT_MS, state_name(want));
-		sleep_ms(2);
+		kt_sleep_ms(2);
 	}
 }
 
@@ -576,26 +539,6 @@ assert_positions(json_t *j, const char *name, const int64_t *want, size_t n)
 			     col_int(json_array_get(rows, i), "position"), want[i]);
 }
 
-static int
-streq_null(const char *a, const char *b)
-{
-	if (!a || !b)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-static char *
-dupn(const char *p, size_t n)
-{
-	if (!p)
-		return NULL;
-	char *s = malloc(n + 1);
-	cr_assert_not_null(s);
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
-}
-
 /* Compare allev's rows with the log, column by column. */
 static void
 assert_allev_matches_log(kappa_db *db)
@@ -615,9 +558,11 @@ assert_allev_matches_log(kappa_db *db)
 	while ((rc = kappa_iter_next(it, &ev, &err)) == 1) {
 		json_t *r = json_array_get(rows, i);
 		cr_assert_not_null(r);
-		char *stream = dupn(ev.stream, ev.stream_len), *type = dupn(ev.type, ev.type_len);
-		char *data = dupn(ev.data, ev.data_len), *subj = dupn(ev.subject, ev.subject_len);
-		char *meta = dupn(ev.metadata, ev.metadata_len), when[64];
+		char *stream = kt_dupn(ev.stream, ev.stream_len),
+		     *type = kt_dupn(ev.type, ev.type_len);
+		char *data = kt_dupn(ev.data, ev.data_len),
+		     *subj = kt_dupn(ev.subject, ev.subject_len);
+		char *meta = kt_dupn(ev.metadata, ev.metadata_len), when[64];
 		iso_time(ev.time_ms, when, sizeof(when));
 		cr_assert_eq(col_int(r, "position"), (int64_t)ev.position, "row %zu: :position", i);
 		cr_assert_eq(col_int(r, "version"), (int64_t)ev.version,
@@ -630,11 +575,11 @@ assert_allev_matches_log(kappa_db *db)
 				 "event %" PRIu64 ": :time is \"%s\", time_ms %" PRId64
 				 " is \"%s\"",
 				 ev.position, col_str(r, "time"), ev.time_ms, when);
-		cr_assert(streq_null(col_str_or_null(r, "subject"), subj),
+		cr_assert(kt_streq_null(col_str_or_null(r, "subject"), subj),
 			  "event %" PRIu64 ": :subject is %s, expected %s", ev.position,
 			  col_str_or_null(r, "subject") ? col_str_or_null(r, "subject") : "NULL",
 			  subj ? subj : "NULL");
-		cr_assert(streq_null(col_str_or_null(r, "metadata"), meta),
+		cr_assert(kt_streq_null(col_str_or_null(r, "metadata"), meta),
 			  "event %" PRIu64 ": :metadata is %s, expected %s", ev.position,
 			  col_str_or_null(r, "metadata") ? col_str_or_null(r, "metadata") : "NULL",
 			  meta ? meta : "NULL");
@@ -799,13 +744,13 @@ Test(views, read_your_writes_for_a_thousand_appends)
 	tallies t;
 	memset(&t, 0, sizeof(t));
 	uint64_t s = 42;
-	int64_t t0 = mono_ms(), slowest = 0;
+	int64_t t0 = kt_mono_ms(), slowest = 0;
 	for (int i = 0; i < 1000; i++) {
 		char stream[32], params[64];
-		snprintf(stream, sizeof(stream), "s-%d", (int)(rng_next(&s) % 7));
+		snprintf(stream, sizeof(stream), "s-%d", (int)(kt_rng_next(&s) % 7));
 		snprintf(params, sizeof(params), "{\"stream\":\"%s\"}", stream);
-		int64_t amount = (int64_t)(rng_next(&s) % 1000) - 300;
-		int withdraw = rng_next(&s) % 4 == 0;
+		int64_t amount = (int64_t)(kt_rng_next(&s) % 1000) - 300;
+		int withdraw = kt_rng_next(&s) % 4 == 0;
 		kappa_append_result r;
 		if (i % 10 == 9) {
 			/* an event the view does not handle: the wait must still end */
@@ -815,10 +760,10 @@ Test(views, read_your_writes_for_a_thousand_appends)
 			r = append_n(e.db, stream, withdraw ? "Withdrawn" : "Deposited", amount);
 			tally_add(&t, stream, withdraw ? -amount : amount);
 		}
-		int64_t q0 = mono_ms();
+		int64_t q0 = kt_mono_ms();
 		json_t *j = query_ok(e.db, "counts", "by_stream", params, r.last_position);
-		if (mono_ms() - q0 > slowest)
-			slowest = mono_ms() - q0;
+		if (kt_mono_ms() - q0 > slowest)
+			slowest = kt_mono_ms() - q0;
 		json_t *rows = rows_of(j);
 		size_t k = 0;
 		while (k < t.n && strcmp(t.v[k].stream, stream) != 0)
@@ -839,7 +784,7 @@ Test(views, read_your_writes_for_a_thousand_appends)
 		json_decref(j);
 	}
 	cr_log_info("1000 append+query pairs in %" PRId64 " ms, slowest query %" PRId64 " ms",
-		    mono_ms() - t0, slowest);
+		    kt_mono_ms() - t0, slowest);
 	assert_totals(e.db, "counts", &t, kappa_head(e.db) - 1);
 	env_done(&e);
 }
@@ -906,10 +851,10 @@ late_query_main(void *arg)
 	struct late_query *q = arg;
 	char *out = NULL;
 	kappa_err err;
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	q->rc = kappa_query(q->db, "counts", "by_stream", "{\"stream\":\"late\"}", q->min_pos,
 			    WAIT_MS, &out, &err);
-	q->ms = mono_ms() - t0;
+	q->ms = kt_mono_ms() - t0;
 	if (q->rc == KAPPA_OK) {
 		json_t *j = json_loads(out, 0, NULL);
 		json_t *row = json_array_get(json_object_get(j, "rows"), 0);
@@ -945,7 +890,7 @@ Test(views, read_your_writes_from_concurrent_threads_and_waits_for_future_positi
 	struct late_query q = {e.db, kappa_head(e.db), 0, 0, 0};
 	pthread_t lt;
 	cr_assert_eq(pthread_create(&lt, NULL, late_query_main, &q), 0);
-	sleep_ms(150);
+	kt_sleep_ms(150);
 	append_n(e.db, "late", "Deposited", 1);
 	pthread_join(lt, NULL);
 	cr_assert_eq(q.rc, KAPPA_OK, "a query waiting for the next position: %s",
@@ -1309,12 +1254,12 @@ assert_failure_contained(kappa_db *db, tallies *t, uint64_t at, uint64_t stopped
 		     stopped, st.position);
 	wait_live(db, "counts");
 	kappa_err err;
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	int rc = query_rc(db, "uniq", "all", NULL, kappa_head(db) - 1, 10000, &err);
 	cr_assert_eq(rc, KAPPA_EFATAL, "waiting on a failed view: %s (%s), expected fatal",
 		     kappa_strerror(rc), err.msg);
-	cr_assert_lt(mono_ms() - t0, 5000, "waiting on a failed view took %" PRId64 " ms",
-		     mono_ms() - t0);
+	cr_assert_lt(kt_mono_ms() - t0, 5000, "waiting on a failed view took %" PRId64 " ms",
+		     kt_mono_ms() - t0);
 }
 
 static void
@@ -1382,14 +1327,14 @@ Test(views, rebuilding_an_unfixed_view_fails_again_and_the_fixed_one_recovers)
 	memset(&err, 0, sizeof(err));
 	int rc = kappa_view_rebuild(e.db, "uniq", &err);
 	cr_assert_eq(rc, KAPPA_OK, "kappa_view_rebuild(uniq): %s: %s", kappa_strerror(rc), err.msg);
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	kappa_view_status st;
 	do {
 		st = status_of(e.db, "uniq");
-		cr_assert(mono_ms() - t0 < WAIT_MS, "uniq stays %s after a rebuild",
+		cr_assert(kt_mono_ms() - t0 < WAIT_MS, "uniq stays %s after a rebuild",
 			  state_name(st.state));
 		cr_assert_neq(st.state, KAPPA_VIEW_LIVE, "a rebuild with a duplicate went live");
-		sleep_ms(2);
+		kt_sleep_ms(2);
 	} while (st.state != KAPPA_VIEW_FAILED);
 	wait_failed(e.db, at);
 
@@ -1504,15 +1449,15 @@ static void
 acct_workload(kappa_db *db, acct_world *w, int appends)
 {
 	for (int k = 0; k < appends; k++) {
-		int s = (int)(rng_next(&w->rng) % NACCT);
+		int s = (int)(kt_rng_next(&w->rng) % NACCT);
 		char stream[32];
 		snprintf(stream, sizeof(stream), "acct-%02d", s);
-		size_t n = 1 + (size_t)(rng_next(&w->rng) % 8);
+		size_t n = 1 + (size_t)(kt_rng_next(&w->rng) % 8);
 		kappa_event_in ev[8];
 		char data[8][96];
 		for (size_t i = 0; i < n; i++) {
-			uint64_t r = rng_next(&w->rng) % 100;
-			int64_t amount = 1 + (int64_t)(rng_next(&w->rng) % 1000);
+			uint64_t r = kt_rng_next(&w->rng) % 100;
+			int64_t amount = 1 + (int64_t)(kt_rng_next(&w->rng) % 1000);
 			acct_model *m = &w->a[s];
 			int64_t version = (int64_t)w->versions[s]++;
 			if (r < 50) {
@@ -1648,7 +1593,7 @@ Test(views, a_rebuild_answers_as_the_live_view_and_a_changed_definition_rebuilds
 	int rc = kappa_view_rebuild(e.db, "acct", &err);
 	cr_assert_eq(rc, KAPPA_OK, "kappa_view_rebuild: %s: %s", kappa_strerror(rc), err.msg);
 	int saw_rebuilding = 0, answered = 0;
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	for (;;) {
 		kappa_view_status st = status_of(e.db, "acct");
 		if (st.state == KAPPA_VIEW_LIVE)
@@ -1662,11 +1607,11 @@ Test(views, a_rebuild_answers_as_the_live_view_and_a_changed_definition_rebuilds
 		assert_json_eq(rows_of(j), live.accounts, "accounts() during the rebuild");
 		json_decref(j);
 		answered++;
-		cr_assert(mono_ms() - t0 < WAIT_MS, "the rebuild did not finish");
+		cr_assert(kt_mono_ms() - t0 < WAIT_MS, "the rebuild did not finish");
 	}
 	wait_live(e.db, "acct");
 	cr_log_info("explicit rebuild: %" PRId64 " ms, rebuilding seen %d, %d queries meanwhile",
-		    mono_ms() - t0, saw_rebuilding, answered);
+		    kt_mono_ms() - t0, saw_rebuilding, answered);
 	acct_answers rebuilt = acct_snapshot(e.db, head - 1);
 	assert_json_eq(rebuilt.accounts, live.accounts, "accounts() rebuilt vs live");
 	assert_json_eq(rebuilt.types, live.types, "types() rebuilt vs live");
@@ -1680,7 +1625,7 @@ Test(views, a_rebuild_answers_as_the_live_view_and_a_changed_definition_rebuilds
 	reload_ok(e.db);
 	saw_rebuilding = 0;
 	answered = 0;
-	t0 = mono_ms();
+	t0 = kt_mono_ms();
 	for (;;) {
 		kappa_view_status st = status_of(e.db, "acct");
 		char *out = NULL;
@@ -1691,7 +1636,8 @@ Test(views, a_rebuild_answers_as_the_live_view_and_a_changed_definition_rebuilds
 			break;
 		cr_assert(st.state == KAPPA_VIEW_REBUILDING || st.state == KAPPA_VIEW_LIVE,
 			  "acct is %s after its definition changed", state_name(st.state));
-		cr_assert(mono_ms() - t0 < WAIT_MS, "the new definition never answered largest()");
+		cr_assert(kt_mono_ms() - t0 < WAIT_MS,
+			  "the new definition never answered largest()");
 		if (st.state == KAPPA_VIEW_REBUILDING) {
 			saw_rebuilding = 1;
 			if (answered < 20) {
@@ -1701,11 +1647,11 @@ Test(views, a_rebuild_answers_as_the_live_view_and_a_changed_definition_rebuilds
 				answered++;
 			}
 		}
-		sleep_ms(1);
+		kt_sleep_ms(1);
 	}
 	wait_live(e.db, "acct");
 	cr_log_info("definition change: %" PRId64 " ms, rebuilding seen %d, %d appends meanwhile",
-		    mono_ms() - t0, saw_rebuilding, answered);
+		    kt_mono_ms() - t0, saw_rebuilding, answered);
 	acct_workload(e.db, &w, 50);
 	head = kappa_head(e.db);
 	assert_accounts(e.db, &w, head - 1, "accounts() of the new version");
@@ -1750,7 +1696,7 @@ Test(views, a_rebuild_requested_while_a_new_definition_builds_keeps_the_new_defi
 	write_view(&e, "big.sql", v2);
 	reload_ok(e.db);
 	/* the new version is being built */
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	kappa_view_status st;
 	for (;;) {
 		st = status_of(e.db, "big");
@@ -1759,8 +1705,8 @@ Test(views, a_rebuild_requested_while_a_new_definition_builds_keeps_the_new_defi
 		cr_assert(st.state == KAPPA_VIEW_REBUILDING,
 			  "the rebuild of %" PRIu64 " events ended before it was seen (%s)", head,
 			  state_name(st.state));
-		cr_assert_lt(mono_ms() - t0, WAIT_MS);
-		sleep_ms(1);
+		cr_assert_lt(kt_mono_ms() - t0, WAIT_MS);
+		kt_sleep_ms(1);
 	}
 	cr_log_info("kappa_view_rebuild at %" PRIu64 " of %" PRIu64 " rebuilt", st.rebuild_position,
 		    head);
@@ -1768,15 +1714,15 @@ Test(views, a_rebuild_requested_while_a_new_definition_builds_keeps_the_new_defi
 	memset(&err, 0, sizeof(err));
 	cr_assert_eq(kappa_view_rebuild(e.db, "big", &err), KAPPA_OK, "%s", err.msg);
 	wait_live(e.db, "big");
-	t0 = mono_ms();
+	t0 = kt_mono_ms();
 	int rc;
 	while ((rc = query_rc(e.db, "big", "streams", NULL, KAPPA_NO_POSITION, 1000, &err)) !=
 	       KAPPA_OK) {
-		cr_assert_lt(mono_ms() - t0, 5000,
+		cr_assert_lt(kt_mono_ms() - t0, 5000,
 			     "big went live after the rebuild but streams(), from its new "
 			     "definition, does not answer (%s: %s): the old definition was rebuilt",
 			     kappa_strerror(rc), err.msg);
-		sleep_ms(5);
+		kt_sleep_ms(5);
 	}
 	json_t *j = query_ok(e.db, "big", "streams", NULL, head - 1);
 	cr_assert_eq(col_int(json_array_get(rows_of(j), 0), "c"), 50);
@@ -1795,8 +1741,8 @@ deposit_many(kappa_db *db, tallies *t, int n, uint64_t *rng)
 {
 	for (int i = 0; i < n; i++) {
 		char stream[32];
-		snprintf(stream, sizeof(stream), "r-%d", (int)(rng_next(rng) % 5));
-		int64_t amount = (int64_t)(rng_next(rng) % 100);
+		snprintf(stream, sizeof(stream), "r-%d", (int)(kt_rng_next(rng) % 5));
+		int64_t amount = (int64_t)(kt_rng_next(rng) % 100);
 		append_n(db, stream, "Deposited", amount);
 		tally_add(t, stream, amount);
 	}
@@ -1877,12 +1823,12 @@ Test(views, a_restart_continues_from_the_checkpoint_and_a_deleted_view_is_rebuil
 		 COUNTS_SQL);
 	write_view(&e, "counts.sql", v2);
 	env_open(&e);
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	kappa_err err;
 	while (query_rc(e.db, "counts", "streams", NULL, KAPPA_NO_POSITION, 1000, &err) !=
 	       KAPPA_OK) {
-		cr_assert_lt(mono_ms() - t0, WAIT_MS, "streams() never answered: %s", err.msg);
-		sleep_ms(5);
+		cr_assert_lt(kt_mono_ms() - t0, WAIT_MS, "streams() never answered: %s", err.msg);
+		kt_sleep_ms(5);
 	}
 	wait_live(e.db, "counts");
 	json_t *j = query_ok(e.db, "counts", "streams", NULL, kappa_head(e.db) - 1);
@@ -1914,7 +1860,7 @@ Test(views, a_removed_file_stops_its_view_and_a_restored_one_catches_up)
 	deposit_many(e.db, &t, 30, &rng);
 	assert_good_answers(e.db, "while-stopped");
 	tally_add(&t, "while-stopped", 1);
-	sleep_ms(200);
+	kt_sleep_ms(200);
 	st = status_of(e.db, "counts");
 	cr_assert_eq(st.state, KAPPA_VIEW_STOPPED);
 	cr_assert_eq(st.position, stopped_at, "a stopped view moved from %" PRIu64 " to %" PRIu64,
@@ -2056,16 +2002,16 @@ Test(views, ad_hoc_sql_is_read_only_time_limited_and_row_limited)
 
 	/* the time limit */
 	kappa_err err;
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	int rc = sql_rc(db, "counts", RUNAWAY, NULL, 0, 300, &err);
-	int64_t took = mono_ms() - t0;
+	int64_t took = kt_mono_ms() - t0;
 	cr_assert_eq(rc, KAPPA_ETIMEOUT, "a runaway CTE with a 300 ms limit: %s (%s)",
 		     kappa_strerror(rc), err.msg);
 	cr_assert(took >= 250 && took < 3000,
 		  "a 300 ms limit stopped the query after %" PRId64 " ms", took);
-	t0 = mono_ms();
+	t0 = kt_mono_ms();
 	rc = sql_rc(db, "counts", RUNAWAY, NULL, 0, 0, &err);
-	took = mono_ms() - t0;
+	took = kt_mono_ms() - t0;
 	cr_assert_eq(rc, KAPPA_ETIMEOUT, "a runaway CTE with the default limit: %s (%s)",
 		     kappa_strerror(rc), err.msg);
 	cr_assert(took >= 1500 && took < 8000,
@@ -2117,16 +2063,16 @@ Test(views, query_errors_unknown_names_bad_params_and_timeouts)
 	json_decref(j);
 
 	/* a position never reached */
-	int64_t t0 = mono_ms();
+	int64_t t0 = kt_mono_ms();
 	rc = query_rc(db, "counts", "totals", NULL, kappa_head(db) + 1000, 300, &err);
-	int64_t took = mono_ms() - t0;
+	int64_t took = kt_mono_ms() - t0;
 	cr_assert_eq(rc, KAPPA_ETIMEOUT, "min_position past the head: %s", kappa_strerror(rc));
 	cr_assert(took >= 250 && took < 3000, "a 300 ms wait returned after %" PRId64 " ms", took);
 
 	/* a named query past its time limit */
-	t0 = mono_ms();
+	t0 = kt_mono_ms();
 	rc = query_rc(db, "slow", "forever", NULL, KAPPA_NO_POSITION, 300, &err);
-	took = mono_ms() - t0;
+	took = kt_mono_ms() - t0;
 	cr_assert_eq(rc, KAPPA_ETIMEOUT, "a runaway named query: %s (%s)", kappa_strerror(rc),
 		     err.msg);
 	cr_assert_lt(took, 10000, "a runaway named query stopped after %" PRId64 " ms", took);
