@@ -149,6 +149,18 @@ prealloc_switch(kp_log *log, kp_segment *seg, uint64_t zeroed_end)
 
 #define INLINE_ANSWERS 4
 
+/* Call each request's done() in order (each carries its result in err.code). */
+static void
+answer_now(kp_log_req *list)
+{
+	while (list) {
+		kp_log_req *r = list;
+		list = r->next;
+		r->next = NULL;
+		r->done(r, r->err.code);
+	}
+}
+
 static void *
 completer_main(void *arg)
 {
@@ -163,12 +175,7 @@ completer_main(void *arg)
 		kp_log_req *list = c->head;
 		c->head = c->tail = NULL;
 		pthread_mutex_unlock(&c->lock);
-		while (list) {
-			kp_log_req *r = list;
-			list = r->next;
-			r->next = NULL;
-			r->done(r, r->err.code);
-		}
+		answer_now(list);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -196,12 +203,7 @@ answer(kp_log *log, kp_log_req *list, kp_log_req *last, size_t n)
 		}
 		pthread_mutex_unlock(&c->lock);
 	}
-	while (list) {
-		kp_log_req *r = list;
-		list = r->next;
-		r->next = NULL;
-		r->done(r, r->err.code);
-	}
+	answer_now(list);
 }
 
 /* ---- the writer ---------------------------------------------------------------------- */
