@@ -30,7 +30,7 @@ LIBS = $(shell pkg-config --libs lmdb jansson libsodium sqlite3 2>/dev/null || e
 TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 LIB_SRC = $(wildcard src/base/*.c src/log/*.c src/store/*.c src/view/*.c)
-CLI_SRC = $(wildcard src/cli/*.c)
+CLI_SRC = $(wildcard src/cli/*.c src/server/*.c)
 TESTLIB_SRC = $(wildcard tests/lib/*.c)
 UNIT_SRC = $(wildcard tests/unit/*.c)
 CRASH_SRC = $(wildcard tests/crash/*.c)
@@ -71,8 +71,10 @@ $(BUILD)/libkappa.a: $(LIB_OBJ)
 $(BUILD)/libkappa.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS)
 
+SERVER_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+
 $(BUILD)/kappa: $(CLI_OBJ) $(BUILD)/libkappa.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) $(SERVER_LIBS)
 
 $(BUILD)/libkptest.a: $(TESTLIB_OBJ)
 	@rm -f $@

@@ -7,5 +7,6 @@
 
 int kp_cmd_check(int argc, char **argv);
 int kp_cmd_version(int argc, char **argv);
+int kp_cmd_serve(int argc, char **argv);
 
 #endif

@@ -13,6 +13,9 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{"check", kp_cmd_check, "check DIR        verify every batch of the log in DIR"},
+	{"serve", kp_cmd_serve,
+	 "serve --data DIR [--views DIR] [--listen 127.0.0.1:7070] [--fsync "
+	 "always|interval:MS|never]"},
 	{"version", kp_cmd_version, "version          print the version"},
 };
 
