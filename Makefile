@@ -103,8 +103,17 @@ asan:
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# The server on ./data with the quickstart views (the social example replaces them once it
+# exists). Ctrl-C stops it.
+RUN_DATA ?= data
+RUN_LISTEN ?= 127.0.0.1:7070
 run: all
-	@echo "kappa serve arrives with the server; for now try: $(BUILD)/kappa check DIR" >&2
+	@mkdir -p $(RUN_DATA)
+	@echo "kappa: serving $(RUN_DATA) on http://$(RUN_LISTEN) (Ctrl-C stops). Try:"
+	@echo "  curl -H 'Content-Type: application/json' -d '{\"events\":[{\"type\":\"Tick\",\"data\":{\"n\":1}}]}' http://$(RUN_LISTEN)/streams/demo"
+	@echo "  curl 'http://$(RUN_LISTEN)/views/counts/queries/by_stream?stream=demo&min_position=0'"
+	@echo "  curl 'http://$(RUN_LISTEN)/log?from=0'"
+	@exec $(BUILD)/kappa serve --data $(RUN_DATA) --views examples/quickstart/views --listen $(RUN_LISTEN)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
