@@ -84,9 +84,9 @@ error_body(int rc, const char *msg, const kappa_append_result *res)
 {
 	json_t *e = json_pack("{s:s, s:s}", "code", kappa_strerror(rc), "message", msg ? msg : "");
 	if (res && rc == KAPPA_EWRONG_VERSION)
-		json_object_set_new(e, "actual_version", res->actual_version < 0
-								 ? json_null()
-								 : json_integer(res->actual_version));
+		json_object_set_new(e, "actual_version",
+				    res->actual_version < 0 ? json_null()
+							    : json_integer(res->actual_version));
 	if (res && rc == KAPPA_ECLAIM_TAKEN) {
 		json_object_set_new(e, "claim", json_string(res->claim_key));
 		json_object_set_new(e, "holder", json_string(res->claim_holder));
@@ -156,8 +156,7 @@ arg_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t max, 
 }
 
 static enum MHD_Result
-send_events(struct MHD_Connection *c, kappa_iter *it, int by_stream, uint64_t from,
-	    kappa_db *db)
+send_events(struct MHD_Connection *c, kappa_iter *it, int by_stream, uint64_t from, kappa_db *db)
 {
 	json_t *evs = json_array();
 	kappa_event e;
@@ -191,11 +190,10 @@ appended(void *ctx, int rc, const kappa_append_result *res, const kappa_err *err
 	request *r = ctx;
 	if (rc == KAPPA_OK) {
 		r->status = res->deduplicated ? MHD_HTTP_OK : MHD_HTTP_CREATED;
-		r->resp = dump(json_pack("{s:I, s:I, s:I, s:b}", "first_position",
-					 (json_int_t)res->first_position, "last_position",
-					 (json_int_t)res->last_position, "version",
-					 (json_int_t)res->version, "deduplicated",
-					 res->deduplicated));
+		r->resp = dump(json_pack(
+			"{s:I, s:I, s:I, s:b}", "first_position", (json_int_t)res->first_position,
+			"last_position", (json_int_t)res->last_position, "version",
+			(json_int_t)res->version, "deduplicated", res->deduplicated));
 	} else {
 		r->status = (unsigned)kp_err_http_status(rc);
 		r->resp = error_body(rc, err ? err->msg : "", res);
@@ -225,12 +223,13 @@ append(request *r, const char *stream)
 	json_t *ev = json_object_get(body, "expected_version");
 	if (json_is_string(ev)) {
 		const char *s = json_string_value(ev);
-		expected = !strcmp(s, "any")	   ? KAPPA_ANY
+		expected = !strcmp(s, "any")	     ? KAPPA_ANY
 			   : !strcmp(s, "no_stream") ? KAPPA_NO_STREAM
-			   : !strcmp(s, "exists")    ? KAPPA_EXISTS
-						     : (why = "expected_version must be \"any\", "
-							      "\"no_stream\", \"exists\" or an integer",
-							0);
+			   : !strcmp(s, "exists")
+				   ? KAPPA_EXISTS
+				   : (why = "expected_version must be \"any\", "
+					    "\"no_stream\", \"exists\" or an integer",
+				      0);
 	} else if (json_is_integer(ev)) {
 		expected = json_integer_value(ev);
 		if (expected < 0)
@@ -247,7 +246,8 @@ append(request *r, const char *stream)
 		why = "events must be a non-empty array";
 	else if (json_array_size(events) > 100000)
 		why = "too many events";
-	if (claims && !json_is_null(claims) && (!json_is_array(claims) || json_array_size(claims) > 1024))
+	if (claims && !json_is_null(claims) &&
+	    (!json_is_array(claims) || json_array_size(claims) > 1024))
 		why = "claims must be an array";
 	size_t n = why ? 0 : json_array_size(events);
 	size_t m = why || !json_is_array(claims) ? 0 : json_array_size(claims);
@@ -257,7 +257,8 @@ append(request *r, const char *stream)
 	for (size_t i = 0; !why && i < n; i++) {
 		json_t *e = json_array_get(events, i);
 		json_t *type = json_object_get(e, "type"), *data = json_object_get(e, "data");
-		json_t *subj = json_object_get(e, "subject"), *meta = json_object_get(e, "metadata");
+		json_t *subj = json_object_get(e, "subject"),
+		       *meta = json_object_get(e, "metadata");
 		if (!json_is_object(e) || !json_is_string(type))
 			why = "every event needs a string \"type\"";
 		else if (!json_is_object(data))
@@ -320,17 +321,18 @@ append(request *r, const char *stream)
 static json_t *
 status_json(const kappa_view_status *st)
 {
-	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", st->name, "state",
-			      kappa_view_state_name(st->state), "position",
-			      (json_int_t)st->position, "lag", (json_int_t)st->lag, "events_per_s",
-			      st->events_per_s);
+	json_t *o =
+		json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", st->name, "state",
+			  kappa_view_state_name(st->state), "position", (json_int_t)st->position,
+			  "lag", (json_int_t)st->lag, "events_per_s", st->events_per_s);
 	if (st->state == KAPPA_VIEW_REBUILDING)
-		json_object_set_new(o, "rebuild_position", json_integer((json_int_t)st->rebuild_position));
+		json_object_set_new(o, "rebuild_position",
+				    json_integer((json_int_t)st->rebuild_position));
 	if (st->state == KAPPA_VIEW_FAILED)
 		json_object_set_new(o, "error",
 				    json_pack("{s:I, s:s, s:s}", "position",
-					      (json_int_t)st->error_position, "type", st->error_type,
-					      "message", st->error));
+					      (json_int_t)st->error_position, "type",
+					      st->error_type, "message", st->error));
 	if (st->load_error[0])
 		json_object_set_new(o, "load_error", json_string(st->load_error));
 	return o;
@@ -403,8 +405,9 @@ views_route(request *r, const char *method, const char *rest)
 		uint64_t minpos, timeout;
 		if (arg_u64(c, "min_position", KAPPA_NO_POSITION, UINT64_MAX, &minpos) ||
 		    arg_u64(c, "timeout_ms", 2000, 30000, &timeout))
-			return send_error(c, MHD_HTTP_BAD_REQUEST, KAPPA_EINVAL,
-					  "min_position and timeout_ms must be non-negative integers");
+			return send_error(
+				c, MHD_HTTP_BAD_REQUEST, KAPPA_EINVAL,
+				"min_position and timeout_ms must be non-negative integers");
 		json_t *params = json_object();
 		MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_param, params);
 		char *ptext = dump(params);
@@ -471,7 +474,8 @@ route(request *r, const char *url, const char *method)
 			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, KAPPA_EINVAL,
 					  "use GET or POST");
 		uint64_t from, limit;
-		const char *dir = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "direction");
+		const char *dir =
+			MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "direction");
 		int backward = dir && !strcmp(dir, "backward");
 		if (arg_u64(c, "from_version", backward ? UINT64_MAX : 0, UINT64_MAX, &from) ||
 		    arg_u64(c, "limit", 100, 10000, &limit) ||
@@ -488,7 +492,8 @@ route(request *r, const char *url, const char *method)
 		if (!get)
 			return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, KAPPA_EINVAL, "use GET");
 		uint64_t from, limit;
-		if (arg_u64(c, "from", 0, UINT64_MAX, &from) || arg_u64(c, "limit", 1000, 10000, &limit))
+		if (arg_u64(c, "from", 0, UINT64_MAX, &from) ||
+		    arg_u64(c, "limit", 1000, 10000, &limit))
 			return send_error(c, MHD_HTTP_BAD_REQUEST, KAPPA_EINVAL,
 					  "from and limit must be non-negative integers");
 		kappa_iter *it;
@@ -552,8 +557,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 }
 
 static void
-completed(void *cls, struct MHD_Connection *c, void **con_cls,
-	  enum MHD_RequestTerminationCode toe)
+completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)c;

@@ -14,8 +14,8 @@
 typedef struct kp_server kp_server;
 
 typedef struct kp_server_options {
-	const char *listen;	 /* "127.0.0.1:7070" */
-	uint64_t max_body_bytes; /* default 16 MiB */
+	const char *listen;	  /* "127.0.0.1:7070" */
+	uint64_t max_body_bytes;  /* default 16 MiB */
 	unsigned max_connections; /* default 1024 */
 	unsigned idle_timeout_s;  /* default 30 */
 	unsigned threads;	  /* request threads (default 4) */

@@ -211,13 +211,22 @@ projector(void *arg)
 			t_rate = now;
 			n_rate = 0;
 		}
-		if (!did) {
-			uint64_t at = cur ? atomic_load(&cur->applied) : kp_log_head(log);
-			if (next && atomic_load(&next->applied) < at)
-				at = atomic_load(&next->applied);
-			kp_log_wait(log, at, 50);
-		}
 		pthread_mutex_lock(&v->lock);
+		if (!did && !v->stop && !v->pending && !v->rebuild_requested) {
+			if (use_cur || next) {
+				/* wait for new events (or a command, within 50 ms) */
+				uint64_t at = use_cur ? atomic_load(&cur->applied) : UINT64_MAX;
+				if (next && atomic_load(&next->applied) < at)
+					at = atomic_load(&next->applied);
+				pthread_mutex_unlock(&v->lock);
+				kp_log_wait(log, at, 50);
+				pthread_mutex_lock(&v->lock);
+			} else {
+				/* failed or stopped: nothing to apply until a command comes */
+				struct timespec dl = kp_deadline_ms(1000);
+				pthread_cond_timedwait(&v->cond, &v->lock, &dl);
+			}
+		}
 	}
 	pthread_mutex_unlock(&v->lock);
 	return NULL;
