@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "benchlib.h"
+#include "base/clock.h"
 #include "kappa.h"
 #include "store/store.h" /* only for db->log, whose statistics kb_team_run reads */
 
@@ -176,7 +177,7 @@ event_make(const workload *w, uint64_t i, char data[DATA_MAX])
 typedef struct copy_event {
 	int posted; /* Posted, else Followed */
 	size_t off, len;
-	char iso[64];
+	char iso[KP_TIME_TEXT];
 } copy_event;
 
 typedef struct log_copy {
@@ -187,16 +188,6 @@ typedef struct log_copy {
 } log_copy;
 
 /* ISO-8601 UTC with milliseconds, as the projector binds :time (src/view/gen.c). */
-static void
-iso_time(int64_t ms, char out[64])
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
 static void
 copy_add(log_copy *c, const kappa_event *e)
 {
@@ -220,7 +211,7 @@ copy_add(log_copy *c, const kappa_event *e)
 	ce->len = e->data_len;
 	memcpy(c->text + c->text_len, e->data, e->data_len);
 	c->text_len += e->data_len;
-	iso_time(e->time_ms, ce->iso);
+	kp_format_time_ms(e->time_ms, ce->iso);
 }
 
 static void

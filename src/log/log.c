@@ -320,32 +320,25 @@ kp_log_open(const char *dir, const kp_log_options *opts, kp_log **out, kappa_err
 	log->dir = strdup(dir);
 	pthread_mutex_init(&log->seg_lock, NULL);
 	pthread_mutex_init(&log->head_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&log->head_cond, &ca);
+	kp_cond_init_monotonic(&log->head_cond);
 	pthread_mutex_init(&log->w.lock, NULL);
-	pthread_cond_init(&log->w.cond, &ca);
+	kp_cond_init_monotonic(&log->w.cond);
 	pthread_mutex_init(&log->pa.lock, NULL);
-	pthread_cond_init(&log->pa.cond, &ca);
+	kp_cond_init_monotonic(&log->pa.cond);
 	pthread_mutex_init(&log->c.lock, NULL);
-	pthread_cond_init(&log->c.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	kp_cond_init_monotonic(&log->c.cond);
 	log->last_time_ms = 0;
 	if (!log->dir) {
 		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 		goto fail;
 	}
 
-	if (!o.read_only) {
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			rc = KP_ERR_SYS(err, kp_err_from_errno(errno), errno, "cannot create %s",
-					dir);
-			goto fail;
-		}
-		if ((rc = take_lock(log, err)))
-			goto fail;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		rc = KP_ERR_SYS(err, kp_err_from_errno(errno), errno, "cannot create %s", dir);
+		goto fail;
 	}
+	if ((rc = take_lock(log, err)))
+		goto fail;
 
 	uint64_t *firsts;
 	size_t n;
@@ -377,10 +370,6 @@ kp_log_open(const char *dir, const kp_log_options *opts, kp_log **out, kappa_err
 	}
 
 	if (log->nsegs == 0) {
-		if (o.read_only) {
-			rc = KP_ERR(err, KAPPA_ENOTFOUND, "no log in %s", dir);
-			goto fail;
-		}
 		kp_segment *s;
 		if ((rc = kp_log_create_segment(log, 0, &s, err)))
 			goto fail;
@@ -400,7 +389,7 @@ kp_log_open(const char *dir, const kp_log_options *opts, kp_log **out, kappa_err
 	log->next_pos = end;
 	log->durable_pos = end;
 	log->pa.seg = act;
-	if (!o.read_only && (rc = kp_writer_start(log, err)))
+	if ((rc = kp_writer_start(log, err)))
 		goto fail;
 	*out = log;
 	return KAPPA_OK;

@@ -56,7 +56,6 @@ typedef struct kp_log_options {
 	uint64_t max_group_bytes;      /* cap on one group-commit write (default 64 MiB) */
 	int64_t retention_ms;	       /* delete sealed segments older than this; 0 = off */
 	uint64_t retention_bytes;      /* keep sealed segments under this total; 0 = off */
-	int read_only;		       /* open without the lock, writer or recovery (kappa check) */
 	const kp_io *io;	       /* file I/O; NULL = POSIX */
 	/* Where the log reports what recovery did (cut tails, rebuilt indexes): one line per
 	 * call, no newline. NULL = silent. The library itself never prints. */

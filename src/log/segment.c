@@ -595,16 +595,13 @@ kp_seg_idx_load(kp_log *log, kp_segment *s, kappa_err *err)
 			goto out;
 		}
 		seal = (kp_idx_entry){r.end_pos, r.last_time_ms, (uint32_t)r.end_off};
-		if (!log->o.read_only) {
-			kappa_err werr;
-			if (kp_seg_idx_rewrite(log->io, log->dir, &tmp, &seal, &werr) == KAPPA_OK)
-				kp_log_notice(log, "event=index_rebuilt segment=%s entries=%zu",
-					      s->path, tmp.idx_n);
-			else
-				kp_log_notice(log,
-					      "event=index_rewrite_failed segment=%s error=\"%s\"",
-					      s->path, werr.msg);
-		}
+		kappa_err werr;
+		if (kp_seg_idx_rewrite(log->io, log->dir, &tmp, &seal, &werr) == KAPPA_OK)
+			kp_log_notice(log, "event=index_rebuilt segment=%s entries=%zu", s->path,
+				      tmp.idx_n);
+		else
+			kp_log_notice(log, "event=index_rewrite_failed segment=%s error=\"%s\"",
+				      s->path, werr.msg);
 	}
 	pthread_mutex_lock(&s->idx_lock);
 	if (!s->idx_loaded) {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "server/server.h"
 
@@ -118,13 +119,8 @@ raw_json(const char *p, size_t n)
 static json_t *
 event_json(const kappa_event *e)
 {
-	char iso[64];
-	time_t s = (time_t)(e->time_ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	snprintf(iso, sizeof(iso), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)(e->time_ms % 1000));
+	char iso[KP_TIME_TEXT];
+	kp_format_time_ms(e->time_ms, iso);
 	json_t *o = json_object();
 	json_object_set_new(o, "position", json_integer((json_int_t)e->position));
 	json_object_set_new(o, "stream", json_stringn(e->stream, e->stream_len));

@@ -360,7 +360,7 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 
 	/* Attributes, and the content hash that tells a retry from a reuse of its id. */
 	append_ctx *cp = calloc(1, sizeof(*cp));
-	kp_attrs *attrs = malloc(sizeof(*attrs));
+	kp_attrs *attrs = kp_attrs_new(m);
 	kp_buf ab = KP_BUF_INIT;
 	if (!cp || !attrs) {
 		free(cp);

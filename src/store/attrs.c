@@ -3,14 +3,25 @@
  * and releases, stored in each batch (as TLV: tag u8, length u32 LE, bytes) so the indexes
  * can be rebuilt from the log alone.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store.h"
 
+kp_attrs *
+kp_attrs_new(size_t cap)
+{
+	kp_attrs *a = calloc(1, sizeof(*a) + cap * sizeof(a->claims[0]));
+	if (a)
+		a->cap = cap;
+	return a;
+}
+
 int
 kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err)
 {
-	memset(a, 0, offsetof(kp_attrs, claims));
+	a->request_id = a->request_hash = (kp_bytes){NULL, 0};
+	a->nclaims = 0;
 	size_t off = 0;
 	while (off < raw.len) {
 		if (raw.len - off < 5)
@@ -31,7 +42,7 @@ kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err)
 			break;
 		case KP_ATTR_CLAIM:
 		case KP_ATTR_RELEASE:
-			if (a->nclaims == KP_MAX_CLAIMS_DECODED)
+			if (a->nclaims == a->cap)
 				return KP_ERR(err, KAPPA_ECORRUPT, "too many claims in a batch");
 			a->claims[a->nclaims].key = v;
 			a->claims[a->nclaims].release = tag == KP_ATTR_RELEASE;

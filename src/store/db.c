@@ -22,15 +22,18 @@
 void
 kappa_options_init(kappa_options *o)
 {
+	/* The log's own defaults, where they are defined once; then the store's. */
+	kp_log_options lo;
+	kp_log_options_init(&lo);
 	memset(o, 0, sizeof(*o));
-	o->fsync = KAPPA_FSYNC_ALWAYS;
-	o->fsync_interval_ms = 100;
-	o->segment_bytes = 256u << 20;
+	o->fsync = (kappa_fsync)lo.fsync_mode;
+	o->fsync_interval_ms = lo.fsync_interval_ms;
+	o->segment_bytes = lo.segment_bytes;
+	o->max_event_bytes = lo.limits.max_event_bytes;
+	o->max_append_bytes = lo.limits.max_batch_bytes;
 	o->dedup_window_ms = 7LL * 24 * 3600 * 1000;
 	o->dedup_min_ids = 10000000;
-	o->max_event_bytes = 1u << 20;
-	o->max_append_bytes = 16u << 20;
-	o->max_append_events = 10000;
+	o->max_append_events = 10000; /* tighter than the log's per-batch limit */
 	o->max_append_claims = 100;
 	o->index_map_bytes = sizeof(size_t) >= 8 ? 64ull << 30 : 1u << 30;
 	o->index_rss_bytes = 256u << 20;
@@ -150,14 +153,12 @@ index_trusted(kappa_db *db, const char *ixdir, const char *boot)
 	return trusted;
 }
 
-/* One batch from the log, as read by an iterator positioned at its first event. */
+/* One batch from the log, as read by an iterator positioned at its first event; 'a' is
+ * scratch space for its attributes, reused from batch to batch. */
 static int
-apply_from_log(kappa_db *db, MDB_txn *txn, kp_index_counters *ctr, const kp_event *ev,
+apply_from_log(kappa_db *db, MDB_txn *txn, kp_index_counters *ctr, const kp_event *ev, kp_attrs *a,
 	       kappa_err *err)
 {
-	kp_attrs *a = malloc(sizeof(*a));
-	if (!a)
-		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	int rc = kp_attrs_decode(ev->batch_attrs, a, err);
 	if (rc == KAPPA_OK) {
 		kp_apply_batch b = {ev->position, ev->time_ms, ev->batch_count,
@@ -166,7 +167,6 @@ apply_from_log(kappa_db *db, MDB_txn *txn, kp_index_counters *ctr, const kp_even
 		if (m)
 			rc = kp_store_mdb_err(err, m, "cannot index the log");
 	}
-	free(a);
 	return rc;
 }
 
@@ -221,7 +221,13 @@ kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
 	uint64_t t0 = kp_mono_ns(), batches = 0, from = ctr.position;
 	if (ctr.position < head) {
 		kp_log_iter *it;
+		kp_attrs *attrs = kp_attrs_new(KP_MAX_CLAIMS_DECODED);
+		if (!attrs) {
+			mdb_txn_abort(txn);
+			return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		}
 		if ((rc = kp_log_iter_open(db->log, ctr.position, &it, err))) {
+			free(attrs);
 			mdb_txn_abort(txn);
 			return rc;
 		}
@@ -230,7 +236,7 @@ kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
 		while ((r = kp_log_iter_next(it, &ev, err)) == 1 && ev.position < head) {
 			if (ev.batch_index != 0)
 				continue;
-			if ((rc = apply_from_log(db, txn, &ctr, &ev, err)))
+			if ((rc = apply_from_log(db, txn, &ctr, &ev, attrs, err)))
 				break;
 			if (++batches % 10000 == 0) {
 				live = 0;
@@ -244,6 +250,7 @@ kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
 			}
 		}
 		kp_log_iter_close(it);
+		free(attrs);
 		if (r < 0 && rc == KAPPA_OK)
 			rc = r;
 		if (rc) {
@@ -346,11 +353,7 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 	if (!db)
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	pthread_mutex_init(&db->index_lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&db->index_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	kp_cond_init_monotonic(&db->index_cond);
 	if (options)
 		db->o = *options;
 	else

@@ -43,18 +43,22 @@ enum {
 	KP_ATTR_RELEASE = 4,
 };
 
-/* Decoded attributes of one batch; pointers borrow from the batch. */
+/* Decoded attributes of one batch; pointers borrow from the batch. Room for 'cap' claims:
+ * allocate with kp_attrs_new (an append needs room for its own claims only). */
 #define KP_MAX_CLAIMS_DECODED 1024
 typedef struct kp_attrs {
 	kp_bytes request_id;
 	kp_bytes request_hash;
-	size_t nclaims;
-	struct {
+	size_t nclaims, cap;
+	struct kp_attr_claim {
 		kp_bytes key;
 		int release;
-	} claims[KP_MAX_CLAIMS_DECODED];
+	} claims[];
 } kp_attrs;
 
+/* Attributes with room for 'cap' claims (free with free); NULL: out of memory. */
+kp_attrs *kp_attrs_new(size_t cap);
+/* Decode 'raw' into 'a'; more claims than a->cap is KAPPA_ECORRUPT. */
 int kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err);
 
 /* The LMDB indexes. */

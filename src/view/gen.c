@@ -187,16 +187,6 @@ kp_gen_close(kp_gen *g)
 	free(g);
 }
 
-static void
-iso_time(int64_t ms, char out[64])
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
 static int
 matches(const kp_handler *h, const kp_event *ev)
 {
@@ -264,7 +254,7 @@ kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail 
 		return sql_err(g->w, err, "cannot begin", g->path);
 	uint64_t t0 = kp_mono_ns(), pos = g->applied;
 	int n = 0;
-	char iso[64];
+	char iso[KP_TIME_TEXT];
 	kp_event ev;
 	while (n < max) {
 		rc = kp_log_iter_next(g->it, &ev, err);
@@ -274,7 +264,7 @@ kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail 
 			rollback(g);
 			return rc;
 		}
-		iso_time(ev.time_ms, iso);
+		kp_format_time_ms(ev.time_ms, iso);
 		for (size_t i = 0; i < g->def->nhandlers; i++) {
 			if (!matches(&g->def->handlers[i], &ev))
 				continue;

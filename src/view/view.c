@@ -244,11 +244,7 @@ kp_view_start(struct kp_views *vs, kp_view_def *def, kp_view **out, kappa_err *e
 	v->vs = vs;
 	snprintf(v->name, sizeof(v->name), "%s", def->name);
 	pthread_mutex_init(&v->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&v->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	kp_cond_init_monotonic(&v->cond);
 
 	char *path = db_path(v, ".db"), *rb = db_path(v, ".rebuild.db");
 	int rc = KAPPA_OK;
