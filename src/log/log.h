@@ -160,7 +160,8 @@ int kp_log_iter_open(kp_log *log, uint64_t from, kp_log_iter **out, kappa_err *e
 
 /* Next event: 1 with 'ev' filled, 0 when no further committed event exists yet (call again
  * later), or an error: KAPPA_ECORRUPT (names segment, offset, position), KAPPA_ERANGE (the
- * segment was removed by retention under the reader), KAPPA_EIO, KAPPA_ENOMEM. */
+ * next position was removed by retention before the reader got there; a segment it is
+ * already reading stays readable until it moves on), KAPPA_EIO, KAPPA_ENOMEM. */
 int kp_log_iter_next(kp_log_iter *it, kp_event *ev, kappa_err *err);
 
 /* Move the iterator to 'position' (forwards or backwards); reuses its buffer. Errors as for
