@@ -71,7 +71,7 @@ $(BUILD)/libkappa.a: $(LIB_OBJ)
 $(BUILD)/libkappa.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS)
 
-SERVER_LIBS = $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SERVER_LIBS = $(shell pkg-config --libs libmicrohttpd libcurl 2>/dev/null || echo -lmicrohttpd -lcurl)
 
 $(BUILD)/kappa: $(CLI_OBJ) $(BUILD)/libkappa.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) $(SERVER_LIBS)
