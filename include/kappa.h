@@ -259,6 +259,34 @@ uint64_t kappa_head(kappa_db *db);
  * Returns KAPPA_OK, KAPPA_ETIMEOUT, KAPPA_ECLOSED or KAPPA_EFATAL. */
 int kappa_wait_position(kappa_db *db, uint64_t position, int64_t timeout_ms);
 
+/* ==== Statistics ======================================================================= */
+
+#define KAPPA_STATS_BUCKETS 12
+
+/* Counters since the database was opened, and the log's current shape. */
+typedef struct kappa_stats {
+	uint64_t head;		 /* the next position */
+	uint64_t first_position; /* the first position retention kept */
+	uint64_t appends;	 /* appends committed */
+	uint64_t events;	 /* events committed */
+	uint64_t bytes;		 /* bytes written to the log */
+	uint64_t group_commits;	 /* writes, each followed by at most one sync */
+	uint64_t syncs;		 /* fdatasync calls */
+	double sync_seconds;	 /* time spent in them */
+	uint64_t segments;	 /* log segment files */
+	uint64_t disk_bytes;	 /* their size */
+	uint64_t index_position; /* the event index has applied events below this */
+	/* Histograms: bucket i counts observations above bound i-1 and at most bound i; the
+	 * last bound is infinity. */
+	double sync_le_seconds[KAPPA_STATS_BUCKETS]; /* fdatasync latency */
+	uint64_t sync_count[KAPPA_STATS_BUCKETS];
+	double group_le_appends[KAPPA_STATS_BUCKETS]; /* appends per group commit */
+	uint64_t group_count[KAPPA_STATS_BUCKETS];
+} kappa_stats;
+
+/* Fill 'st' (cheap: atomic counters and one short lock). */
+void kappa_stats_get(kappa_db *db, kappa_stats *st);
+
 /* ==== Streams =========================================================================== */
 
 typedef struct kappa_stream_info {

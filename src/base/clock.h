@@ -27,6 +27,13 @@ kp_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Monotonic milliseconds. */
+static inline int64_t
+kp_mono_ms(void)
+{
+	return (int64_t)(kp_mono_ns() / 1000000u);
+}
+
 /* An absolute CLOCK_MONOTONIC deadline 'ms' from now, for pthread_cond_timedwait on
  * condition variables created with CLOCK_MONOTONIC. */
 static inline struct timespec

@@ -1,33 +1,94 @@
 /*
- * cmd_serve.c -- `kappa serve --data DIR [--views DIR] [--listen 127.0.0.1:7070]
- * [--fsync always|interval:MS|never]`: open the database and serve it over HTTP until
- * SIGINT or SIGTERM; SIGHUP reloads the view definitions. One key=value line per start,
- * stop, reload and notice on stderr.
+ * cmd_serve.c -- `kappa serve`: open the database and serve it over HTTP until SIGINT or
+ * SIGTERM (a graceful stop: in-flight appends finish, subscribers get a last line); SIGHUP
+ * reloads the view definitions. One key=value line per start, stop, reload, notice and
+ * server error on stderr, each with its time.
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "cli/cli.h"
 #include "kappa.h"
 #include "server/server.h"
 
 static void
-log_notice(void *ctx, const char *line)
+log_line(void *ctx, const char *line)
 {
 	(void)ctx;
-	fprintf(stderr, "kappa: %s\n", line);
+	char t[KP_TIME_TEXT];
+	kp_format_time_ms(kp_now_ms(), t);
+	fprintf(stderr, "time=%s %s\n", t, line);
 }
 
+static const char usage_text[] =
+	"usage: kappa serve --data DIR [--views DIR] [--listen 127.0.0.1:7070]\n"
+	"                   [--fsync always|interval:MS|never] [--auth-file FILE]\n"
+	"                   [--max-body BYTES] [--max-header BYTES] [--max-connections N]\n"
+	"                   [--max-subscribers N] [--max-inflight N] [--idle-timeout S]\n"
+	"                   [--request-timeout S] [--query-timeout MS] [--heartbeat S]\n"
+	"                   [--threads N]\n"
+	"\n"
+	"Serves the database in DIR over HTTP/JSON (see docs/http.md). Without --auth-file the\n"
+	"server is open and listens on loopback addresses only. SIGTERM or SIGINT stop it\n"
+	"gracefully; SIGHUP reloads the view definitions.\n";
+
 static int
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: kappa serve --data DIR [--views DIR] [--listen 127.0.0.1:7070]\n"
-			"                   [--fsync always|interval:MS|never]\n");
-	return 2;
+	fputs(usage_text, f);
+	return f == stdout ? 0 : 2;
+}
+
+/* A positive integer option value, or -1. */
+static long long
+positive(const char *v)
+{
+	char *end;
+	long long x = strtoll(v, &end, 10);
+	return *v && !*end && x > 0 ? x : -1;
+}
+
+static const struct {
+	const char *flag;
+	size_t off;
+	int u64;
+} limits[] = {
+	{"--max-body", offsetof(kp_server_options, max_body_bytes), 1},
+	{"--max-header", offsetof(kp_server_options, max_header_bytes), 0},
+	{"--max-connections", offsetof(kp_server_options, max_connections), 0},
+	{"--max-subscribers", offsetof(kp_server_options, max_subscribers), 0},
+	{"--max-inflight", offsetof(kp_server_options, max_inflight_appends), 0},
+	{"--idle-timeout", offsetof(kp_server_options, idle_timeout_s), 0},
+	{"--request-timeout", offsetof(kp_server_options, request_timeout_s), 0},
+	{"--query-timeout", offsetof(kp_server_options, query_timeout_ms), 0},
+	{"--heartbeat", offsetof(kp_server_options, heartbeat_s), 0},
+	{"--threads", offsetof(kp_server_options, threads), 0},
+};
+
+/* Set a numeric limit from its flag. 1 if 'a' is one, 0 if not, -1 if its value is bad. */
+static int
+set_limit(kp_server_options *so, const char *a, const char *v)
+{
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		if (strcmp(a, limits[i].flag))
+			continue;
+		long long x = positive(v);
+		if (x < 0 || (!limits[i].u64 && x > 1000000000))
+			return -1;
+		char *p = (char *)so + limits[i].off;
+		if (limits[i].u64)
+			*(uint64_t *)(void *)p = (uint64_t)x;
+		else
+			*(unsigned *)(void *)p = (unsigned)x;
+		return 1;
+	}
+	return 0;
 }
 
 int
@@ -39,8 +100,19 @@ kp_cmd_serve(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+			return usage(stdout);
 		if (!v)
-			return usage();
+			return usage(stderr);
+		int lim = set_limit(&so, a, v);
+		if (lim < 0) {
+			fprintf(stderr, "kappa serve: %s needs a positive integer, got %s\n", a, v);
+			return 2;
+		}
+		if (lim) {
+			i++;
+			continue;
+		}
 		if (!strcmp(a, "--data"))
 			data = v;
 		else if (!strcmp(a, "--views"))
@@ -49,16 +121,19 @@ kp_cmd_serve(int argc, char **argv)
 			so.listen = v;
 		else if (!strcmp(a, "--fsync"))
 			fsync = v;
+		else if (!strcmp(a, "--auth-file"))
+			so.auth_file = v;
 		else
-			return usage();
+			return usage(stderr);
 		i++;
 	}
 	if (!data)
-		return usage();
+		return usage(stderr);
+	so.log = log_line;
 	kappa_options o;
 	kappa_options_init(&o);
 	o.views_dir = views;
-	o.notice = log_notice;
+	o.notice = log_line;
 	if (!strcmp(fsync, "always")) {
 		o.fsync = KAPPA_FSYNC_ALWAYS;
 	} else if (!strcmp(fsync, "never")) {
@@ -84,34 +159,45 @@ kp_cmd_serve(int argc, char **argv)
 	kappa_err err;
 	int rc = kappa_open(data, &o, &db, &err);
 	if (rc) {
-		fprintf(stderr, "kappa: event=start_failed data=%s error=\"%s\"\n", data, err.msg);
+		char line[600];
+		snprintf(line, sizeof(line), "event=start_failed data=%s error=\"%s\"", data,
+			 err.msg);
+		log_line(NULL, line);
 		return kp_err_exit_status(rc);
 	}
 	kp_server *srv;
 	if ((rc = kp_server_start(db, &so, &srv, &err))) {
-		fprintf(stderr, "kappa: event=start_failed listen=%s error=\"%s\"\n", so.listen,
-			err.msg);
+		char line[600];
+		snprintf(line, sizeof(line), "event=start_failed listen=%s error=\"%s\"", so.listen,
+			 err.msg);
+		log_line(NULL, line);
 		kappa_close(db);
 		return kp_err_exit_status(rc);
 	}
-	fprintf(stderr, "kappa: event=listening listen=%s data=%s views=%s fsync=%s head=%llu\n",
-		so.listen, data, views ? views : "-", fsync, (unsigned long long)kappa_head(db));
+	char line[512];
+	snprintf(line, sizeof(line), "event=started data=%s views=%s fsync=%s head=%llu version=%s",
+		 data, views ? views : "-", fsync, (unsigned long long)kappa_head(db),
+		 kappa_version());
+	log_line(NULL, line);
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			rc = views ? kappa_views_reload(db, &err) : KAPPA_OK;
-			fprintf(stderr, "kappa: event=views_reloaded result=%s%s%s%s\n",
-				kappa_strerror(rc), rc ? " error=\"" : "", rc ? err.msg : "",
-				rc ? "\"" : "");
+			snprintf(line, sizeof(line), "event=views_reloaded result=%s%s%s%s",
+				 kappa_strerror(rc), rc ? " error=\"" : "", rc ? err.msg : "",
+				 rc ? "\"" : "");
+			log_line(NULL, line);
 			continue;
 		}
-		fprintf(stderr, "kappa: event=stopping signal=%d\n", sig);
+		snprintf(line, sizeof(line), "event=stopping signal=%s",
+			 sig == SIGTERM ? "TERM" : "INT");
+		log_line(NULL, line);
 		break;
 	}
 	kp_server_stop(srv);
 	kappa_close(db);
-	fprintf(stderr, "kappa: event=stopped\n");
+	log_line(NULL, "event=stopped");
 	return 0;
 }

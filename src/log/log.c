@@ -465,6 +465,21 @@ kp_log_wait(kp_log *log, uint64_t position, int64_t timeout_ms)
 	return rc;
 }
 
+const uint64_t kp_log_sync_bucket_ns[KP_LOG_BUCKETS - 1] = {
+	100000,	  250000,   500000,   1000000,	 2500000,   5000000,
+	10000000, 25000000, 50000000, 100000000, 1000000000};
+const uint64_t kp_log_group_bucket[KP_LOG_BUCKETS - 1] = {1,  2,   4,	8,   16,  32,
+							  64, 128, 256, 512, 1024};
+
+size_t
+kp_log_bucket(const uint64_t *bounds, uint64_t v)
+{
+	size_t i = 0;
+	while (i < KP_LOG_BUCKETS - 1 && v > bounds[i])
+		i++;
+	return i;
+}
+
 void
 kp_log_get_stats(kp_log *log, kp_log_stats *st)
 {
@@ -476,8 +491,21 @@ kp_log_get_stats(kp_log *log, kp_log_stats *st)
 	st->sync_ns_total = atomic_load(&log->st_sync_ns);
 	st->rolls = atomic_load(&log->st_rolls);
 	st->prealloc_waits = atomic_load(&log->st_prealloc_waits);
+	for (size_t i = 0; i < KP_LOG_BUCKETS; i++) {
+		st->sync_buckets[i] = atomic_load(&log->st_sync_buckets[i]);
+		st->group_buckets[i] = atomic_load(&log->st_group_buckets[i]);
+	}
+	st->first_pos = atomic_load(&log->first_pos);
+	st->head = atomic_load(&log->head);
+	st->disk_bytes = 0;
 	pthread_mutex_lock(&log->seg_lock);
 	st->segments = log->nsegs;
+	for (size_t i = 0; i < log->nsegs; i++) {
+		const kp_segment *g = log->segs[i];
+		st->disk_bytes += atomic_load(&g->sealed) && g->file_bytes
+					  ? g->file_bytes
+					  : atomic_load(&g->end_off);
+	}
 	pthread_mutex_unlock(&log->seg_lock);
 }
 

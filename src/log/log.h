@@ -186,6 +186,7 @@ int kp_log_read(kp_log *log, uint64_t from, uint64_t max, int (*cb)(void *ctx, c
 int kp_log_enforce_retention(kp_log *log, kappa_err *err);
 
 /* Statistics, for metrics and benchmarks. */
+#define KP_LOG_BUCKETS 12
 typedef struct kp_log_stats {
 	uint64_t appends;	 /* batches committed */
 	uint64_t events;	 /* events committed */
@@ -196,7 +197,18 @@ typedef struct kp_log_stats {
 	uint64_t rolls;		 /* segments rolled */
 	uint64_t segments;	 /* segments currently held */
 	uint64_t prealloc_waits; /* groups that outran the zero-filled space */
+	uint64_t first_pos;	 /* first retained position */
+	uint64_t head;		 /* next position to commit */
+	uint64_t disk_bytes;	 /* bytes of segment files (sealed: size on disk) */
+	/* Histograms, one count per bucket (not cumulative); bounds in kp_log_sync_bucket_ns
+	 * and kp_log_group_bucket; the last bucket is unbounded. */
+	uint64_t sync_buckets[KP_LOG_BUCKETS];
+	uint64_t group_buckets[KP_LOG_BUCKETS];
 } kp_log_stats;
+
+/* Upper bounds of the histogram buckets (the last one, KP_LOG_BUCKETS - 1, has none). */
+extern const uint64_t kp_log_sync_bucket_ns[KP_LOG_BUCKETS - 1]; /* fdatasync latency */
+extern const uint64_t kp_log_group_bucket[KP_LOG_BUCKETS - 1];	 /* appends per group commit */
 
 void kp_log_get_stats(kp_log *log, kp_log_stats *st);
 

@@ -156,6 +156,7 @@ struct kp_log {
 	/* Statistics. */
 	_Atomic uint64_t st_appends, st_events, st_bytes, st_groups, st_syncs, st_sync_ns, st_rolls,
 		st_prealloc_waits;
+	_Atomic uint64_t st_sync_buckets[KP_LOG_BUCKETS], st_group_buckets[KP_LOG_BUCKETS];
 };
 
 /* ---- segment.c ------------------------------------------------------------------------ */
@@ -212,6 +213,8 @@ int kp_seg_list(const char *dir, uint64_t **out, size_t *n, kappa_err *err);
 
 #define kp_log_notice(log, ...) kp_emit((log)->o.notice, (log)->o.notice_ctx, __VA_ARGS__)
 void kp_log_publish(kp_log *log, uint64_t head);
+/* The histogram bucket of 'v' for 'bounds' (KP_LOG_BUCKETS - 1 ascending upper bounds). */
+size_t kp_log_bucket(const uint64_t *bounds, uint64_t v);
 void kp_log_fail(kp_log *log, const kappa_err *why);
 /* Create the file and index of a new, empty active segment at 'first_pos' (and sync the
  * directory). */

@@ -309,6 +309,7 @@ do_sync(kp_log *log, kp_segment *s)
 	uint64_t t1 = kp_mono_ns();
 	atomic_fetch_add(&log->st_syncs, 1);
 	atomic_fetch_add(&log->st_sync_ns, t1 - t0);
+	atomic_fetch_add(&log->st_sync_buckets[kp_log_bucket(kp_log_sync_bucket_ns, t1 - t0)], 1);
 	log->last_sync_ns = t1;
 	if (r < 0) {
 		fatal(log, -r, "fdatasync of the active segment");
@@ -403,6 +404,7 @@ flush_group(kp_log *log)
 	atomic_fetch_add(&log->st_events, events);
 	atomic_fetch_add(&log->st_bytes, log->g_bytes);
 	atomic_fetch_add(&log->st_groups, 1);
+	atomic_fetch_add(&log->st_group_buckets[kp_log_bucket(kp_log_group_bucket, log->g_n)], 1);
 	if (synced)
 		write_index(log, s, NULL); /* before answering: keeps the I/O order fixed */
 	if (log->g_prepared && log->o.group_commit)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -462,6 +463,32 @@ kp_store_close(kappa_db *db)
 	pthread_cond_destroy(&db->index_cond);
 	free(db->dir);
 	free(db);
+}
+
+void
+kappa_stats_get(kappa_db *db, kappa_stats *st)
+{
+	kp_log_stats ls;
+	kp_log_get_stats(db->log, &ls);
+	memset(st, 0, sizeof(*st));
+	st->head = ls.head;
+	st->first_position = ls.first_pos;
+	st->appends = ls.appends;
+	st->events = ls.events;
+	st->bytes = ls.bytes;
+	st->group_commits = ls.groups;
+	st->syncs = ls.syncs;
+	st->sync_seconds = (double)ls.sync_ns_total / 1e9;
+	st->segments = ls.segments;
+	st->disk_bytes = ls.disk_bytes;
+	st->index_position = atomic_load(&db->index_pos);
+	for (size_t i = 0; i < KAPPA_STATS_BUCKETS; i++) {
+		int last = i == KAPPA_STATS_BUCKETS - 1;
+		st->sync_le_seconds[i] = last ? INFINITY : (double)kp_log_sync_bucket_ns[i] / 1e9;
+		st->group_le_appends[i] = last ? INFINITY : (double)kp_log_group_bucket[i];
+		st->sync_count[i] = ls.sync_buckets[i];
+		st->group_count[i] = ls.group_buckets[i];
+	}
 }
 
 uint64_t

@@ -92,7 +92,7 @@ check "a view's status" 200 '"name":"counts","state":"live"' "$ST" "$BODY"
 req GET /health/ready
 check "ready when views are live" 200 '"ready":true' "$ST" "$BODY"
 req DELETE /streams/user-1
-check "a wrong method is a 405" 405 'invalid_argument' "$ST" "$BODY"
+check "a wrong method is a 405" 405 '"code":"method_not_allowed"' "$ST" "$BODY"
 req GET /nope
 check "an unknown route is a 404" 404 'not_found' "$ST" "$BODY"
 

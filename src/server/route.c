@@ -1,0 +1,168 @@
+/*
+ * route.c -- which handler answers a request, and whether its token may ask.
+ *
+ * Access (with --auth-file): /health and /health/ready are open; reading streams, the log,
+ * subscriptions, views, queries, SQL and metrics need the read scope; appends need append;
+ * rebuilds need admin. A token limited to stream prefixes reads and appends only those
+ * streams, and sees only their events in /log and /subscribe.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/server_int.h"
+
+static const char *const route_names[KP_R_COUNT] = {
+	[KP_R_HEALTH] = "health",     [KP_R_READY] = "ready",
+	[KP_R_APPEND] = "append",     [KP_R_READ_STREAM] = "read_stream",
+	[KP_R_READ_LOG] = "read_log", [KP_R_SUBSCRIBE] = "subscribe",
+	[KP_R_VIEWS] = "views",	      [KP_R_VIEW] = "view",
+	[KP_R_QUERY] = "query",	      [KP_R_SQL] = "sql",
+	[KP_R_REBUILD] = "rebuild",   [KP_R_METRICS] = "metrics",
+	[KP_R_OTHER] = "other",
+};
+
+const char *
+kp_route_name(kp_route r)
+{
+	return r < KP_R_COUNT ? route_names[r] : "other";
+}
+
+kp_route
+kp_route_of(const char *url, const char *method)
+{
+	if (!strcmp(url, "/health"))
+		return KP_R_HEALTH;
+	if (!strcmp(url, "/health/ready"))
+		return KP_R_READY;
+	if (!strncmp(url, "/streams/", 9) && url[9])
+		return !strcmp(method, "POST") ? KP_R_APPEND : KP_R_READ_STREAM;
+	if (!strcmp(url, "/log"))
+		return KP_R_READ_LOG;
+	if (!strcmp(url, "/subscribe"))
+		return KP_R_SUBSCRIBE;
+	if (!strcmp(url, "/metrics"))
+		return KP_R_METRICS;
+	if (!strcmp(url, "/views") || !strcmp(url, "/views/"))
+		return KP_R_VIEWS;
+	if (!strncmp(url, "/views/", 7)) {
+		const char *s = strchr(url + 7, '/');
+		if (!s)
+			return KP_R_VIEW;
+		if (!strncmp(s, "/queries/", 9))
+			return KP_R_QUERY;
+		if (!strcmp(s, "/sql"))
+			return KP_R_SQL;
+		if (!strcmp(s, "/rebuild"))
+			return KP_R_REBUILD;
+	}
+	return KP_R_OTHER;
+}
+
+static unsigned
+scope_needed(kp_route r)
+{
+	switch (r) {
+	case KP_R_HEALTH:
+	case KP_R_READY:
+	case KP_R_OTHER:
+		return 0;
+	case KP_R_APPEND:
+		return KP_SCOPE_APPEND;
+	case KP_R_REBUILD:
+		return KP_SCOPE_ADMIN;
+	default:
+		return KP_SCOPE_READ;
+	}
+}
+
+/* 0 if the caller may use the route; otherwise the answer has been queued in *ret. */
+int
+kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret)
+{
+	kp_server *s = r->srv;
+	unsigned need = scope_needed(r->route);
+	if (!s->auth || !need)
+		return 0;
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+		*ret = kp_send_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+				     "send Authorization: Bearer TOKEN");
+		return 1;
+	}
+	const char *t = h + 7;
+	t += strspn(t, " ");
+	if (!(r->tok = kp_auth_find(s->auth, t, strlen(t)))) {
+		*ret = kp_send_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown token");
+		return 1;
+	}
+	if (!kp_token_has(r->tok, need)) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "this token lacks the %s scope",
+			 need == KP_SCOPE_APPEND  ? "append"
+			 : need == KP_SCOPE_ADMIN ? "admin"
+						  : "read");
+		*ret = kp_send_error(r, MHD_HTTP_FORBIDDEN, "forbidden", msg);
+		return 1;
+	}
+	if ((r->route == KP_R_APPEND || r->route == KP_R_READ_STREAM) &&
+	    !kp_stream_allowed(r->tok, url + 9, strlen(url + 9))) {
+		*ret = kp_send_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+				     "this token may not use this stream");
+		return 1;
+	}
+	return 0;
+}
+
+static enum MHD_Result
+not_allowed(kp_request *r, const char *allow)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "use %s", allow);
+	return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
+}
+
+/* Stream names in a URL path cannot hold '/', and "." and ".." are path steps. */
+static const char *
+bad_stream_path(const char *name)
+{
+	if (strchr(name, '/'))
+		return "a stream name used over HTTP cannot contain '/'";
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return "a stream name cannot be \".\" or \"..\"";
+	return NULL;
+}
+
+enum MHD_Result
+kp_dispatch(kp_request *r, const char *url, const char *method)
+{
+	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+	const char *why;
+	switch (r->route) {
+	case KP_R_HEALTH:
+		return get ? kp_send_json(r, MHD_HTTP_OK, strdup("{\"status\":\"ok\"}"))
+			   : not_allowed(r, "GET");
+	case KP_R_READY:
+		return get ? kp_http_ready(r) : not_allowed(r, "GET");
+	case KP_R_APPEND:
+	case KP_R_READ_STREAM:
+		if (!get && !post)
+			return not_allowed(r, "GET or POST");
+		if ((why = bad_stream_path(url + 9)))
+			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
+		return post ? kp_http_append(r, url + 9) : kp_http_read_stream(r, url + 9);
+	case KP_R_READ_LOG:
+		return get ? kp_http_read_log(r) : not_allowed(r, "GET");
+	case KP_R_SUBSCRIBE:
+		return get ? kp_http_subscribe(r) : not_allowed(r, "GET");
+	case KP_R_METRICS:
+		return get ? kp_http_metrics(r) : not_allowed(r, "GET");
+	case KP_R_VIEWS:
+	case KP_R_VIEW:
+	case KP_R_QUERY:
+	case KP_R_SQL:
+	case KP_R_REBUILD:
+		return kp_http_views(r, method, url[6] ? url + 7 : "");
+	default:
+		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+	}
+}

@@ -1,0 +1,173 @@
+/*
+ * server_int.h -- what the server's files share: the server, one request, answers, routes.
+ *
+ * server.c owns the daemon, connections and the housekeeping thread; respond.c builds
+ * answers; route.c maps a request to its handler and checks access; streams.c, views_http.c,
+ * sse.c and metrics.c answer their routes; auth.c reads tokens.
+ */
+#ifndef KP_SERVER_INT_H
+#define KP_SERVER_INT_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "kappa.h"
+#include "server/auth.h"
+#include "server/server.h"
+
+/* Routes, for access checks and metrics. */
+typedef enum kp_route {
+	KP_R_HEALTH = 0,
+	KP_R_READY,
+	KP_R_APPEND,
+	KP_R_READ_STREAM,
+	KP_R_READ_LOG,
+	KP_R_SUBSCRIBE,
+	KP_R_VIEWS,
+	KP_R_VIEW,
+	KP_R_QUERY,
+	KP_R_SQL,
+	KP_R_REBUILD,
+	KP_R_METRICS,
+	KP_R_OTHER,
+	KP_R_COUNT
+} kp_route;
+
+const char *kp_route_name(kp_route r);
+
+/* Answer statuses counted by metrics; anything else counts as the last. */
+#define KP_STATUS_SLOTS 22
+extern const unsigned kp_status_slot_codes[KP_STATUS_SLOTS];
+#define KP_LATENCY_BUCKETS 12
+extern const double kp_latency_bounds[KP_LATENCY_BUCKETS]; /* seconds; the last is +Inf */
+
+typedef struct kp_server_metrics {
+	_Atomic uint64_t requests[KP_R_COUNT][KP_STATUS_SLOTS];
+	_Atomic uint64_t latency[KP_R_COUNT][KP_LATENCY_BUCKETS];
+	_Atomic uint64_t latency_us_sum[KP_R_COUNT];
+	_Atomic uint64_t reaped;     /* connections closed for a slow request */
+	_Atomic uint64_t overloaded; /* answers 503/429 for lack of capacity */
+	_Atomic uint64_t sse_events; /* events sent to subscribers */
+} kp_server_metrics;
+
+typedef struct kp_sse_hub kp_sse_hub;
+typedef struct kp_conn kp_conn;
+
+struct kp_server {
+	kappa_db *db;
+	kp_server_options o;
+	struct MHD_Daemon *d;
+	kp_auth *auth; /* NULL: open (loopback only) */
+	kp_sse_hub *sse;
+	kp_server_metrics m;
+	atomic_int inflight;	/* appends waiting for their answer */
+	atomic_int connections; /* open connections */
+	atomic_int stopping;
+	int64_t started_ms; /* wall clock */
+
+	/* Connections, for the slow-request reaper. */
+	pthread_mutex_t conns_lock;
+	kp_conn *conns;
+
+	pthread_t tick;
+	int tick_started;
+	pthread_mutex_t tick_lock;
+	pthread_cond_t tick_cond;
+};
+
+/* One connection (MHD's socket context). */
+struct kp_conn {
+	kp_server *srv;
+	struct MHD_Connection *conn;
+	int fd;
+	int64_t since_ms; /* connection start or end of its previous request (monotonic) */
+	int busy;	  /* headers and body received: the request is being answered */
+	int reaped;
+	kp_conn *prev, *next;
+};
+
+/* One request (MHD's request context). */
+typedef struct kp_request {
+	kp_server *srv;
+	struct MHD_Connection *conn;
+	kp_conn *cn;
+	kp_route route;
+	const kp_token *tok; /* the caller's token (NULL: open server) */
+	int64_t start_ns;
+	char *body;
+	size_t len, cap;
+	int too_big;
+	int answered; /* an async answer is ready in status/resp */
+	unsigned status;
+	char *resp;
+	unsigned sent_status; /* for metrics */
+} kp_request;
+
+/* ---- respond.c ----------------------------------------------------------------------- */
+
+/* Queue 'body' (malloc'ed, taken; NULL: out of memory) as JSON with 'status'. */
+enum MHD_Result kp_send_json(kp_request *r, unsigned status, char *body);
+/* {"error":{"code","message"}} with 'status'. */
+enum MHD_Result kp_send_error(kp_request *r, unsigned status, const char *code, const char *msg);
+/* The same for a kappa code, with the status of the code. */
+enum MHD_Result kp_send_kappa_error(kp_request *r, int rc, const kappa_err *err);
+/* 503/429 with Retry-After. */
+enum MHD_Result kp_send_overloaded(kp_request *r, unsigned status, const char *code,
+				   const char *msg);
+/* The error body for kappa code 'rc', with details from an append result (or NULL). */
+char *kp_error_body(int rc, const char *msg, const kappa_append_result *res);
+/* Serialize 'j' compactly and release it (NULL stays NULL). */
+char *kp_dump(json_t *j);
+/* An event as its JSON object (DESIGN.md: EVENT). */
+json_t *kp_event_json(const kappa_event *e);
+/* An optional unsigned query argument: 0, or -1 if present and not a number. Values above
+ * 'max' are clamped. */
+int kp_arg_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t max,
+	       uint64_t *out);
+/* Does 'stream' (len bytes) pass the token's stream prefixes? (No token: yes.) */
+int kp_stream_allowed(const kp_token *t, const char *stream, size_t len);
+
+/* ---- route.c ------------------------------------------------------------------------- */
+
+/* Decide the route of a request (before its body) and answer it once the body is in. */
+kp_route kp_route_of(const char *url, const char *method);
+/* 0 if the caller may use r->route (and r->tok is set); otherwise the 401/403 answer has
+ * been queued and *ret is what to return to MHD. */
+int kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret);
+enum MHD_Result kp_dispatch(kp_request *r, const char *url, const char *method);
+
+/* ---- streams.c ----------------------------------------------------------------------- */
+
+enum MHD_Result kp_http_append(kp_request *r, const char *stream);
+enum MHD_Result kp_http_read_stream(kp_request *r, const char *stream);
+enum MHD_Result kp_http_read_log(kp_request *r);
+
+/* ---- views_http.c -------------------------------------------------------------------- */
+
+enum MHD_Result kp_http_views(kp_request *r, const char *method, const char *rest);
+enum MHD_Result kp_http_ready(kp_request *r);
+
+/* ---- sse.c --------------------------------------------------------------------------- */
+
+int kp_sse_hub_new(kp_server *s, kp_sse_hub **out);
+/* Resume subscribers with something to send (new events, a heartbeat due, or stopping). */
+void kp_sse_hub_wake(kp_sse_hub *h, int stopping);
+/* Subscribers still open. */
+int kp_sse_hub_count(kp_sse_hub *h);
+void kp_sse_hub_free(kp_sse_hub *h);
+enum MHD_Result kp_http_subscribe(kp_request *r);
+
+/* ---- metrics.c ----------------------------------------------------------------------- */
+
+void kp_metrics_count(kp_server *s, kp_route route, unsigned status, int64_t ns);
+enum MHD_Result kp_http_metrics(kp_request *r);
+
+/* ---- server.c ------------------------------------------------------------------------ */
+
+/* One structured line to the server's log. */
+void kp_server_log(kp_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

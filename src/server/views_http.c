@@ -1,0 +1,178 @@
+/*
+ * views_http.c -- GET /views, GET /views/{v}, GET /views/{v}/queries/{q}, POST
+ * /views/{v}/sql, POST /views/{v}/rebuild and GET /health/ready.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_int.h"
+
+static json_t *
+status_json(const kappa_view_status *st)
+{
+	json_t *o =
+		json_pack("{s:s, s:s, s:I, s:I, s:f}", "name", st->name, "state",
+			  kappa_view_state_name(st->state), "position", (json_int_t)st->position,
+			  "lag", (json_int_t)st->lag, "events_per_s", st->events_per_s);
+	if (!o)
+		return NULL;
+	if (st->state == KAPPA_VIEW_REBUILDING)
+		json_object_set_new(o, "rebuild_position",
+				    json_integer((json_int_t)st->rebuild_position));
+	if (st->state == KAPPA_VIEW_FAILED)
+		json_object_set_new(o, "error",
+				    json_pack("{s:I, s:s, s:s}", "position",
+					      (json_int_t)st->error_position, "type",
+					      st->error_type, "message", st->error));
+	if (st->load_error[0])
+		json_object_set_new(o, "load_error", json_string(st->load_error));
+	return o;
+}
+
+static void
+list_cb(void *ctx, const kappa_view_status *st)
+{
+	json_array_append_new(ctx, status_json(st));
+}
+
+static void
+not_live_cb(void *ctx, const kappa_view_status *st)
+{
+	if (st->state != KAPPA_VIEW_LIVE && st->state != KAPPA_VIEW_STOPPED)
+		json_array_append_new(ctx, status_json(st));
+}
+
+enum MHD_Result
+kp_http_ready(kp_request *r)
+{
+	kappa_err err;
+	json_t *arr = json_array();
+	kappa_views_list(r->srv->db, not_live_cb, arr, &err);
+	int ready = json_array_size(arr) == 0;
+	return kp_send_json(r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+			    kp_dump(json_pack("{s:b, s:o}", "ready", ready, "not_live", arr)));
+}
+
+/* Query-string arguments become the query's parameters (numbers when they look like
+ * integers), except the ones the server itself reads. */
+static enum MHD_Result
+add_param(void *ctx, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	(void)kind;
+	if (!strcmp(key, "min_position") || !strcmp(key, "timeout_ms"))
+		return MHD_YES;
+	const char *v = value ? value : "";
+	size_t n = strlen(v), d = strspn(v + (v[0] == '-'), "0123456789");
+	if (n && d && d + (v[0] == '-') == n && n < 19)
+		json_object_set_new(ctx, key, json_integer(strtoll(v, NULL, 10)));
+	else
+		json_object_set_new(ctx, key, json_string(v));
+	return MHD_YES;
+}
+
+static enum MHD_Result
+run_query(kp_request *r, const char *view, const char *q)
+{
+	kp_server *s = r->srv;
+	uint64_t minpos, timeout;
+	if (kp_arg_u64(r->conn, "min_position", KAPPA_NO_POSITION, UINT64_MAX, &minpos) ||
+	    kp_arg_u64(r->conn, "timeout_ms", s->o.query_timeout_ms, s->o.query_timeout_ms,
+		       &timeout))
+		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+				     "min_position and timeout_ms must be non-negative integers");
+	json_t *params = json_object();
+	if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_param, params) > 256) {
+		json_decref(params);
+		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+				     "too many query parameters");
+	}
+	char *ptext = kp_dump(params), *res = NULL;
+	kappa_err err;
+	int rc = kappa_query(s->db, view, q, ptext, minpos, (int64_t)timeout, &res, &err);
+	free(ptext);
+	return rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, MHD_HTTP_OK, res);
+}
+
+static enum MHD_Result
+run_sql(kp_request *r, const char *view)
+{
+	json_t *b = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+	json_t *sql = json_object_get(b, "sql"), *params = json_object_get(b, "params");
+	if (!json_is_string(sql) || (params && !json_is_object(params)) ||
+	    strlen(json_string_value(sql)) != json_string_length(sql)) {
+		json_decref(b);
+		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+				     "the body must be {\"sql\": TEXT, \"params\": {...}}");
+	}
+	char *ptext = params ? json_dumps(params, JSON_COMPACT) : NULL, *res = NULL;
+	kappa_err err;
+	int rc = kappa_sql(r->srv->db, view, json_string_value(sql), ptext, 0,
+			   (int64_t)r->srv->o.query_timeout_ms, &res, &err);
+	free(ptext);
+	json_decref(b);
+	return rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, MHD_HTTP_OK, res);
+}
+
+enum MHD_Result
+kp_http_views(kp_request *r, const char *method, const char *rest)
+{
+	kappa_db *db = r->srv->db;
+	kappa_err err;
+	char name[128] = "", sub[16] = "", q[128] = "";
+	/* rest: "", "NAME", "NAME/queries/Q", "NAME/sql", "NAME/rebuild" */
+	const char *slash = strchr(rest, '/');
+	size_t nl = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (nl >= sizeof(name))
+		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such view");
+	memcpy(name, rest, nl);
+	if (slash) {
+		const char *s2 = strchr(slash + 1, '/');
+		size_t sl = s2 ? (size_t)(s2 - slash - 1) : strlen(slash + 1);
+		if (sl >= sizeof(sub) || (s2 && strlen(s2 + 1) >= sizeof(q)))
+			return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+		memcpy(sub, slash + 1, sl);
+		if (s2)
+			snprintf(q, sizeof(q), "%s", s2 + 1);
+	}
+	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+	if (!name[0]) {
+		if (!get)
+			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					     "use GET");
+		json_t *arr = json_array();
+		kappa_views_list(db, list_cb, arr, &err);
+		return kp_send_json(r, MHD_HTTP_OK, kp_dump(json_pack("{s:o}", "views", arr)));
+	}
+	kappa_view_status st;
+	if (!sub[0]) {
+		if (!get)
+			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					     "use GET");
+		int rc = kappa_view_status_get(db, name, &st, &err);
+		return rc ? kp_send_kappa_error(r, rc, &err)
+			  : kp_send_json(r, MHD_HTTP_OK, kp_dump(status_json(&st)));
+	}
+	if (!strcmp(sub, "queries") && q[0]) {
+		if (!get)
+			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					     "use GET");
+		return run_query(r, name, q);
+	}
+	if (!strcmp(sub, "sql") && !q[0]) {
+		if (!post)
+			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					     "use POST");
+		return run_sql(r, name);
+	}
+	if (!strcmp(sub, "rebuild") && !q[0]) {
+		if (!post)
+			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					     "use POST");
+		int rc = kappa_view_rebuild(db, name, &err);
+		if (rc == KAPPA_OK && (rc = kappa_view_status_get(db, name, &st, &err)) == KAPPA_OK)
+			return kp_send_json(r, MHD_HTTP_ACCEPTED, kp_dump(status_json(&st)));
+		return kp_send_kappa_error(r, rc, &err);
+	}
+	return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+}
