@@ -196,6 +196,27 @@ grep -q '^kappa_http_requests_total{route="append",status="201"} 1$' "$T/metrics
 grep -q '^kappa_fsync_seconds_count [1-9]' "$T/metrics" && grep -q '^kappa_group_commit_appends_bucket{le="+Inf"} [1-9]' "$T/metrics" &&
 	ok "metrics: fsync and group-commit histograms" || bad "metrics: fsync and group-commit histograms" "$(grep -E 'fsync_seconds_count|group_commit_appends_count' "$T/metrics")"
 
+# ---- keep-alive and pipelining -------------------------------------------------------
+out=$(python3 - "$PORT" <<'PY'
+import re, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+body = b'{"events":[{"type":"P","data":{"n":1}}]}'
+post = (b"POST /streams/pipe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)) + body
+get = b"GET /streams/pipe HTTP/1.1\r\nHost: x\r\n\r\n"
+s.sendall(get + post + post + get)  # four requests in one write
+data = b""
+while data.count(b"HTTP/1.1 ") < 4 or not data.rstrip().endswith(b"}"):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+statuses = [m.decode() for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+print(" ".join(statuses), data.count(b'"type":"P"'))
+PY
+)
+[ "$out" = "200 201 201 200 2" ] && ok "pipelined requests on one keep-alive connection are answered in order" || bad "pipelined requests on one keep-alive connection are answered in order" "$out"
+
 # ---- slow requests -------------------------------------------------------------------
 # Half a request line, then silence past the 2-s request timeout: the server hangs up.
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
