@@ -287,6 +287,49 @@ typedef struct kappa_stats {
 /* Fill 'st' (cheap: atomic counters and one short lock). */
 void kappa_stats_get(kappa_db *db, kappa_stats *st);
 
+/* ==== Audit ============================================================================ */
+
+/* Every batch of the log is hash-chained (BLAKE2b-256 over the previous chain value and the
+ * batch's bytes, from a random genesis value): a digest taken now and kept elsewhere proves
+ * later that history up to it was not rewritten. */
+typedef struct kappa_digest {
+	uint64_t position;     /* the events below it are covered */
+	uint8_t chain[32];     /* the chain value there */
+	int64_t time_ms;       /* when it was taken */
+	uint8_t signature[64]; /* Ed25519, by the node's key, over kappa_digest_message() */
+} kappa_digest;
+
+/* A signed digest of the log as of every append acknowledged before the call. */
+int kappa_audit_digest(kappa_db *db, kappa_digest *d, kappa_err *err);
+/* The node's Ed25519 public key (its secret key is DATA/node.key, created at first open). */
+void kappa_audit_public_key(kappa_db *db, uint8_t pk[32]);
+/* The 64 bytes a digest's signature covers: "kappa-digest-v1\0", position and time_ms
+ * (little-endian 64-bit), the chain value. */
+#define KAPPA_DIGEST_MESSAGE 64
+void kappa_digest_message(const kappa_digest *d, uint8_t out[KAPPA_DIGEST_MESSAGE]);
+/* 1 if 'd' carries a valid signature by 'pk', else 0. */
+int kappa_digest_signed_by(const kappa_digest *d, const uint8_t pk[32]);
+
+typedef struct kappa_verify_result {
+	uint64_t first_position, end_position; /* verified: [first, end) */
+	uint64_t batches, events, bytes;
+	uint8_t chain[32]; /* the chain value at end_position */
+	int digest_checked;
+	double seconds;
+} kappa_verify_result;
+
+/* Recompute the whole audit chain of the database in 'dir' without changing anything; with
+ * 'against' (or NULL), also prove the log still extends that digest. 'report' (or NULL) gets
+ * one line per finding. Returns KAPPA_OK, or KAPPA_ECORRUPT naming the first break (segment,
+ * offset, position) or the digest the log does not extend, or an I/O error. */
+int kappa_verify(const char *dir, const kappa_digest *against,
+		 void (*report)(void *ctx, const char *line), void *ctx, kappa_verify_result *res,
+		 kappa_err *err);
+/* The same on an open database, up to its head when the call starts. */
+int kappa_audit_verify(kappa_db *db, const kappa_digest *against,
+		       void (*report)(void *ctx, const char *line), void *ctx,
+		       kappa_verify_result *res, kappa_err *err);
+
 /* ==== Streams =========================================================================== */
 
 typedef struct kappa_stream_info {

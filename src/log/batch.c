@@ -8,6 +8,7 @@
  */
 #include "log/batch.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,10 +151,23 @@ kp_batch_set_versions(kp_batch *b, uint64_t first_version)
 }
 
 void
+kp_batch_chain(const uint8_t *p, size_t len, const uint8_t prev[32], uint8_t out[32])
+{
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, prev, 32);
+	crypto_generichash_update(&st, p + 8, 40);
+	crypto_generichash_update(&st, p + KP_BATCH_HEADER, len - KP_BATCH_HEADER);
+	crypto_generichash_final(&st, out, 32);
+}
+
+void
 kp_batch_seal(kp_batch *b, uint64_t first_position, int64_t timestamp_ms, uint64_t durable_below,
-	      uint16_t flags)
+	      uint16_t flags, const uint8_t *prev, uint8_t *chain_out)
 {
 	uint8_t *p = b->buf.data;
+	if (prev)
+		flags |= KP_BATCH_CHAINED;
 	kp_put_u32(p, KP_BATCH_MAGIC);
 	kp_put_u32(p + 8, (uint32_t)b->buf.len);
 	kp_put_u16(p + 12, KP_BATCH_VERSION);
@@ -163,6 +177,11 @@ kp_batch_seal(kp_batch *b, uint64_t first_position, int64_t timestamp_ms, uint64
 	kp_put_u32(p + 28, b->attrs_len);
 	kp_put_u64(p + 32, (uint64_t)timestamp_ms);
 	kp_put_u64(p + 40, durable_below);
+	if (prev) {
+		kp_batch_chain(p, b->buf.len, prev, p + 48);
+		if (chain_out)
+			memcpy(chain_out, p + 48, 32);
+	}
 	kp_put_u32(p + 4, kp_crc32c(0, p + 8, b->buf.len - 8));
 }
 

@@ -17,7 +17,8 @@
  *    28    4 attrs_len      bytes of the attributes section at the start of the payload
  *    32    8 timestamp_ms   append time, never less than the previous batch's
  *    40    8 durable_below  every position below this was synced when this batch was written
- *    48   32 chain          hash chain value (zero until the audit chain is enabled)
+ *    48   32 chain          BLAKE2b-256(previous batch's chain || bytes [8, 48) || bytes
+ *                           [80, length)): the audit hash chain (KP_BATCH_CHAINED)
  *    80      payload        attrs, then 'count' events
  *
  * 'durable_below' is what lets recovery tell a torn tail from corruption exactly, whatever
@@ -118,9 +119,15 @@ void kp_batch_release(kp_batch *b);
 void kp_batch_set_versions(kp_batch *b, uint64_t first_version);
 
 /* Fill in the whole header (the fields known only when the batch is placed in the log among
- * them) and the CRC. Called by the log's writer. */
+ * them) and the CRC. With 'prev' (the chain value of the batch before it), also link it into
+ * the audit chain: set KP_BATCH_CHAINED and the chain field, and store the value in
+ * 'chain_out'. Called by the log's writer. */
 void kp_batch_seal(kp_batch *b, uint64_t first_position, int64_t timestamp_ms,
-		   uint64_t durable_below, uint16_t flags);
+		   uint64_t durable_below, uint16_t flags, const uint8_t *prev, uint8_t *chain_out);
+
+/* The chain value of the whole batch at 'p' ('len' bytes, header filled in) that follows the
+ * batch whose chain value is 'prev': BLAKE2b-256(prev || p[8, 48) || p[80, len)). */
+void kp_batch_chain(const uint8_t *p, size_t len, const uint8_t prev[32], uint8_t out[32]);
 
 /* Decode and check the fixed header in 'p' (at least KP_BATCH_HEADER bytes): magic, version,
  * flags, length bounds and count. Does not check the CRC. Returns KAPPA_OK or

@@ -16,7 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "base/clock.h"
+#include "base/crc32c.h"
 #include "log/log_int.h"
 
 void
@@ -35,12 +38,28 @@ kp_log_options_init(kp_log_options *o)
 }
 
 void
-kp_log_publish(kp_log *log, uint64_t head)
+kp_log_publish(kp_log *log, uint64_t head, const uint8_t chain[32])
 {
 	pthread_mutex_lock(&log->head_lock);
+	memcpy(log->pub_chain, chain, 32);
 	atomic_store_explicit(&log->head, head, memory_order_release);
 	pthread_cond_broadcast(&log->head_cond);
 	pthread_mutex_unlock(&log->head_lock);
+}
+
+void
+kp_log_chain_head(kp_log *log, uint64_t *head, uint8_t chain[32])
+{
+	pthread_mutex_lock(&log->head_lock);
+	*head = atomic_load(&log->head);
+	memcpy(chain, log->pub_chain, 32);
+	pthread_mutex_unlock(&log->head_lock);
+}
+
+void
+kp_log_genesis(kp_log *log, uint8_t out[32])
+{
+	memcpy(out, log->genesis, 32);
 }
 
 void
@@ -296,6 +315,98 @@ recover_active(kp_log *log, kp_segment *s, kappa_err *err)
 	return KAPPA_OK;
 }
 
+/* ---- the audit chain's genesis and tail -------------------------------------------- */
+
+int
+kp_log_read_genesis(const kp_io *io, const char *dir, uint8_t out[32], kappa_err *err)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" KP_GENESIS_FILE, dir);
+	int fd = io->open(io, path, O_RDONLY, 0);
+	if (fd < 0)
+		return fd == -ENOENT
+			       ? KP_ERR(err, KAPPA_ECORRUPT,
+					"%s is missing: the log's audit chain has no start", path)
+			       : KP_ERR_SYS(err, KAPPA_EIO, -fd, "cannot open %s", path);
+	uint8_t b[KP_GENESIS_BYTES];
+	ssize_t n = kp_io_pread_full(io, fd, b, sizeof(b), 0);
+	io->close(io, fd);
+	if (n < 0)
+		return KP_ERR_SYS(err, KAPPA_EIO, (int)-n, "cannot read %s", path);
+	if (n != (ssize_t)sizeof(b) || kp_get_u32(b) != KP_GENESIS_MAGIC ||
+	    kp_get_u32(b + 36) != kp_crc32c(0, b, 36))
+		return KP_ERR(err, KAPPA_ECORRUPT, "%s is damaged", path);
+	memcpy(out, b + 4, 32);
+	return KAPPA_OK;
+}
+
+/* A new log's genesis: 32 random bytes, written durably before its first segment. */
+static int
+create_genesis(kp_log *log, kappa_err *err)
+{
+	char path[4096], tmp[4200];
+	snprintf(path, sizeof(path), "%s/" KP_GENESIS_FILE, log->dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	uint8_t b[KP_GENESIS_BYTES];
+	kp_put_u32(b, KP_GENESIS_MAGIC);
+	randombytes_buf(b + 4, 32);
+	kp_put_u32(b + 36, kp_crc32c(0, b, 36));
+	const kp_io *io = log->io;
+	int fd = io->open(io, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return KP_ERR_SYS(err, KAPPA_EIO, -fd, "cannot create %s", tmp);
+	struct iovec v = {b, sizeof(b)};
+	int r = kp_io_pwritev_full(io, fd, &v, 1, 0);
+	if (r == 0)
+		r = io->fdatasync(io, fd);
+	io->close(io, fd);
+	if (r == 0)
+		r = io->rename(io, tmp, path);
+	if (r == 0)
+		r = kp_io_fsync_dir(io, log->dir);
+	if (r < 0)
+		return KP_ERR_SYS(err, kp_err_from_errno(-r), -r, "cannot write %s", path);
+	memcpy(log->genesis, b + 4, 32);
+	return KAPPA_OK;
+}
+
+static int
+last_header_cb(void *ctx, const kp_batch_hdr *h, uint64_t off)
+{
+	(void)off;
+	memcpy(ctx, h->chain, 32);
+	return 0;
+}
+
+/* The chain value the next batch follows: the last batch's, or the genesis value. */
+static int
+tail_chain(kp_log *log, uint8_t out[32], kappa_err *err)
+{
+	memcpy(out, log->genesis, 32);
+	for (size_t i = log->nsegs; i-- > 0;) {
+		kp_segment *s = log->segs[i];
+		if (atomic_load(&s->end_pos) == s->first_pos)
+			continue;
+		int rc = kp_seg_idx_load(log, s, err);
+		if (rc)
+			return rc;
+		uint64_t off = 0, pos = s->first_pos;
+		if (s->idx_n) {
+			off = s->idx[s->idx_n - 1].off;
+			pos = s->idx[s->idx_n - 1].pos;
+		}
+		kp_scan r;
+		if ((rc = kp_seg_scan(log->io, s->fd, off, pos, UINT64_MAX, 0, last_header_cb, out,
+				      &r, err)))
+			return rc;
+		if (r.batches == 0)
+			return KP_ERR(err, KAPPA_ECORRUPT,
+				      "segment %s: no batch where its index points", s->path);
+		return KAPPA_OK;
+	}
+	return KAPPA_OK;
+}
+
 int
 kp_log_open(const char *dir, const kp_log_options *opts, kp_log **out, kappa_err *err)
 {
@@ -371,16 +482,21 @@ kp_log_open(const char *dir, const kp_log_options *opts, kp_log **out, kappa_err
 
 	if (log->nsegs == 0) {
 		kp_segment *s;
-		if ((rc = kp_log_create_segment(log, 0, &s, err)))
+		if ((rc = create_genesis(log, err)) ||
+		    (rc = kp_log_create_segment(log, 0, &s, err)))
 			goto fail;
 		if (segs_push(log, s)) {
 			kp_seg_unref(s, log->io);
 			rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 			goto fail;
 		}
-	} else if ((rc = recover_active(log, log->segs[log->nsegs - 1], err))) {
+	} else if ((rc = kp_log_read_genesis(log->io, dir, log->genesis, err)) ||
+		   (rc = recover_active(log, log->segs[log->nsegs - 1], err))) {
 		goto fail;
 	}
+	if ((rc = tail_chain(log, log->chain, err)))
+		goto fail;
+	memcpy(log->pub_chain, log->chain, 32);
 
 	kp_segment *act = log->segs[log->nsegs - 1];
 	uint64_t end = atomic_load(&act->end_pos);
@@ -533,7 +649,10 @@ kp_log_retention(kp_log *log, kappa_err *err)
 	int64_t now = kp_now_ms();
 	for (;;) {
 		pthread_mutex_lock(&log->seg_lock);
-		if (log->nsegs < 2) {
+		/* The segment before an empty active one holds the chain's tail: keep it. */
+		kp_segment *last = log->segs[log->nsegs - 1];
+		if (log->nsegs < 2 ||
+		    (log->nsegs == 2 && atomic_load(&last->end_pos) == last->first_pos)) {
 			pthread_mutex_unlock(&log->seg_lock);
 			break;
 		}

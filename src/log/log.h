@@ -212,6 +212,45 @@ extern const uint64_t kp_log_group_bucket[KP_LOG_BUCKETS - 1];	 /* appends per g
 
 void kp_log_get_stats(kp_log *log, kp_log_stats *st);
 
+/* ---- the audit chain ------------------------------------------------------------------ */
+
+/* Every batch carries BLAKE2b-256(previous chain value || its header after the CRC, without
+ * the chain field || its payload); the first follows a random genesis value kept in
+ * DIR/genesis, written when the log is created. */
+#define KP_GENESIS_FILE "genesis"
+#define KP_GENESIS_MAGIC 0x4e47504bu /* "KPGN" */
+#define KP_GENESIS_BYTES 40	     /* magic, 32-byte value, CRC-32C of the first 36 */
+
+/* The committed head and the chain value of the batch just below it (the genesis value for
+ * an empty log), read together. */
+void kp_log_chain_head(kp_log *log, uint64_t *head, uint8_t chain[32]);
+void kp_log_genesis(kp_log *log, uint8_t out[32]);
+/* Read DIR/genesis. Errors: KAPPA_ECORRUPT (missing or damaged), KAPPA_EIO. */
+int kp_log_read_genesis(const kp_io *io, const char *dir, uint8_t out[32], kappa_err *err);
+
+/* A chain value at a position, saved to prove later that history was not rewritten. */
+typedef struct kp_log_digest {
+	uint64_t position; /* the events below it are covered */
+	uint8_t chain[32]; /* the chain value of the batch ending there */
+} kp_log_digest;
+
+typedef struct kp_log_verify_result {
+	uint64_t first_position, end_position; /* what was verified: [first, end) */
+	uint64_t batches, events, bytes;
+	uint8_t chain[32]; /* the chain value at end_position */
+	int digest_checked, digest_ok;
+	double seconds;
+} kp_log_verify_result;
+
+/* Recompute the audit chain of the log in 'dir' (read-only, no lock), up to 'limit_pos'
+ * (UINT64_MAX: all), and with 'digest' also check that the log extends it. Calls 'report'
+ * once per finding. Returns KAPPA_OK, KAPPA_ECORRUPT (the first break, named in 'err':
+ * segment, offset, position; or a digest the log does not extend), or an I/O error. 'io':
+ * NULL for POSIX. */
+int kp_log_verify(const char *dir, const kp_io *io, uint64_t limit_pos, const kp_log_digest *digest,
+		  void (*report)(void *ctx, const char *line), void *ctx, kp_log_verify_result *res,
+		  kappa_err *err);
+
 /* Verify every batch of every segment of the log in 'dir' without modifying anything and
  * without taking the lock. Calls 'report' once per finding (one line each). Returns
  * KAPPA_OK if the log is sound (a torn tail that an open would cut is reported but is not

@@ -139,6 +139,14 @@ struct kp_log {
 	int unsynced;	       /* bytes written since the last sync */
 	uint64_t last_retention_ns;
 
+	/* Audit chain. 'chain' is the value of the last batch sealed into a group (writer
+	 * thread); 'g_chain_start' its value before the group (restored when a group fails
+	 * without latching); 'pub_chain' the value at 'head' (under head_lock). */
+	uint8_t genesis[32];
+	uint8_t chain[32];
+	uint8_t g_chain_start[32];
+	uint8_t pub_chain[32];
+
 	_Atomic int failed; /* KAPPA_EFATAL latched: an earlier write or sync failed */
 	_Atomic int closing;
 	kappa_err fail_err; /* why it failed (written once, before 'failed' is set) */
@@ -212,7 +220,8 @@ int kp_seg_list(const char *dir, uint64_t **out, size_t *n, kappa_err *err);
 /* ---- log.c ---------------------------------------------------------------------------- */
 
 #define kp_log_notice(log, ...) kp_emit((log)->o.notice, (log)->o.notice_ctx, __VA_ARGS__)
-void kp_log_publish(kp_log *log, uint64_t head);
+/* Publish 'head' and the chain value of the batch just below it. */
+void kp_log_publish(kp_log *log, uint64_t head, const uint8_t chain[32]);
 /* The histogram bucket of 'v' for 'bounds' (KP_LOG_BUCKETS - 1 ascending upper bounds). */
 size_t kp_log_bucket(const uint64_t *bounds, uint64_t v);
 void kp_log_fail(kp_log *log, const kappa_err *why);

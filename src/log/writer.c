@@ -361,6 +361,7 @@ flush_group(kp_log *log)
 			kappa_err e;
 			KP_ERR_SYS(&e, KAPPA_ENOSPC, -r, "cannot append to %s", s->path);
 			log->next_pos = first;
+			memcpy(log->chain, log->g_chain_start, 32);
 			prealloc_switch(log, s, off);
 			pthread_mutex_lock(&log->pa.lock);
 			log->pa.failed = 1; /* no zero-filling on a full disk */
@@ -410,7 +411,7 @@ flush_group(kp_log *log)
 	if (log->g_prepared && log->o.group_commit)
 		log->o.group_commit(log->o.hook_ctx, log->next_pos);
 	log->g_prepared = 0;
-	kp_log_publish(log, log->next_pos);
+	kp_log_publish(log, log->next_pos, log->chain);
 	/* Answer: the group's requests, then the skipped ones, in one ordered list. */
 	for (size_t i = 0; i + 1 < log->g_n; i++)
 		log->g_req[i]->next = log->g_req[i + 1];
@@ -550,7 +551,10 @@ process(kp_log *log, kp_log_req *list)
 		if (now < log->last_time_ms)
 			now = log->last_time_ms; /* a clock jump back never reorders time */
 		log->last_time_ms = now;
-		kp_batch_seal(r->batch, pos, now, log->durable_pos, 0);
+		if (log->g_n == 0)
+			memcpy(log->g_chain_start, log->chain, 32);
+		uint8_t chain[32];
+		kp_batch_seal(r->batch, pos, now, log->durable_pos, 0, log->chain, chain);
 		r->first_position = pos;
 		if (group_push(log, r) < 0) {
 			kappa_err e;
@@ -558,6 +562,7 @@ process(kp_log *log, kp_log_req *list)
 			fail_req(log, r, KAPPA_ENOMEM, &e);
 			continue;
 		}
+		memcpy(log->chain, chain, 32);
 		log->next_pos += r->batch->count;
 	}
 	flush_group(log);

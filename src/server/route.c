@@ -1,10 +1,10 @@
 /*
  * route.c -- which handler answers a request, and whether its token may ask.
  *
- * Access (with --auth-file): /health and /health/ready are open; reading streams, the log,
- * subscriptions, views, queries, SQL and metrics need the read scope; appends need append;
- * rebuilds need admin. A token limited to stream prefixes reads and appends only those
- * streams, and sees only their events in /log and /subscribe.
+ * Access (with --auth-file): /health, /health/ready and /audit/key are open; reading
+ * streams, the log, subscriptions, views, queries, SQL, metrics and /audit/digest need the
+ * read scope; appends need append; rebuilds and /audit/verify need admin. A token limited to stream
+ * prefixes reads and appends only those streams, and sees only their events in /log and /subscribe.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,12 +12,21 @@
 #include "server/server_int.h"
 
 static const char *const route_names[KP_R_COUNT] = {
-	[KP_R_HEALTH] = "health",     [KP_R_READY] = "ready",
-	[KP_R_APPEND] = "append",     [KP_R_READ_STREAM] = "read_stream",
-	[KP_R_READ_LOG] = "read_log", [KP_R_SUBSCRIBE] = "subscribe",
-	[KP_R_VIEWS] = "views",	      [KP_R_VIEW] = "view",
-	[KP_R_QUERY] = "query",	      [KP_R_SQL] = "sql",
-	[KP_R_REBUILD] = "rebuild",   [KP_R_METRICS] = "metrics",
+	[KP_R_HEALTH] = "health",
+	[KP_R_READY] = "ready",
+	[KP_R_APPEND] = "append",
+	[KP_R_READ_STREAM] = "read_stream",
+	[KP_R_READ_LOG] = "read_log",
+	[KP_R_SUBSCRIBE] = "subscribe",
+	[KP_R_VIEWS] = "views",
+	[KP_R_VIEW] = "view",
+	[KP_R_QUERY] = "query",
+	[KP_R_SQL] = "sql",
+	[KP_R_REBUILD] = "rebuild",
+	[KP_R_METRICS] = "metrics",
+	[KP_R_AUDIT_DIGEST] = "audit_digest",
+	[KP_R_AUDIT_KEY] = "audit_key",
+	[KP_R_AUDIT_VERIFY] = "audit_verify",
 	[KP_R_OTHER] = "other",
 };
 
@@ -42,6 +51,12 @@ kp_route_of(const char *url, const char *method)
 		return KP_R_SUBSCRIBE;
 	if (!strcmp(url, "/metrics"))
 		return KP_R_METRICS;
+	if (!strcmp(url, "/audit/digest"))
+		return KP_R_AUDIT_DIGEST;
+	if (!strcmp(url, "/audit/key"))
+		return KP_R_AUDIT_KEY;
+	if (!strcmp(url, "/audit/verify"))
+		return KP_R_AUDIT_VERIFY;
 	if (!strcmp(url, "/views") || !strcmp(url, "/views/"))
 		return KP_R_VIEWS;
 	if (!strncmp(url, "/views/", 7)) {
@@ -64,11 +79,13 @@ scope_needed(kp_route r)
 	switch (r) {
 	case KP_R_HEALTH:
 	case KP_R_READY:
+	case KP_R_AUDIT_KEY:
 	case KP_R_OTHER:
 		return 0;
 	case KP_R_APPEND:
 		return KP_SCOPE_APPEND;
 	case KP_R_REBUILD:
+	case KP_R_AUDIT_VERIFY:
 		return KP_SCOPE_ADMIN;
 	default:
 		return KP_SCOPE_READ;
@@ -156,6 +173,12 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 		return get ? kp_http_subscribe(r) : not_allowed(r, "GET");
 	case KP_R_METRICS:
 		return get ? kp_http_metrics(r) : not_allowed(r, "GET");
+	case KP_R_AUDIT_DIGEST:
+		return get ? kp_http_audit_digest(r) : not_allowed(r, "GET");
+	case KP_R_AUDIT_KEY:
+		return get ? kp_http_audit_key(r) : not_allowed(r, "GET");
+	case KP_R_AUDIT_VERIFY:
+		return get ? kp_http_audit_verify(r) : not_allowed(r, "GET");
 	case KP_R_VIEWS:
 	case KP_R_VIEW:
 	case KP_R_QUERY:

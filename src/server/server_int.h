@@ -32,6 +32,9 @@ typedef enum kp_route {
 	KP_R_SQL,
 	KP_R_REBUILD,
 	KP_R_METRICS,
+	KP_R_AUDIT_DIGEST,
+	KP_R_AUDIT_KEY,
+	KP_R_AUDIT_VERIFY,
 	KP_R_OTHER,
 	KP_R_COUNT
 } kp_route;
@@ -159,6 +162,12 @@ void kp_sse_hub_wake(kp_sse_hub *h, int stopping);
 int kp_sse_hub_count(kp_sse_hub *h);
 void kp_sse_hub_free(kp_sse_hub *h);
 enum MHD_Result kp_http_subscribe(kp_request *r);
+
+/* ---- audit_http.c -------------------------------------------------------------------- */
+
+enum MHD_Result kp_http_audit_digest(kp_request *r);
+enum MHD_Result kp_http_audit_key(kp_request *r);
+enum MHD_Result kp_http_audit_verify(kp_request *r);
 
 /* ---- metrics.c ----------------------------------------------------------------------- */
 

@@ -3,6 +3,7 @@
  * the indexes with their trust rules (store.h, design note 3) and catch-up from the log.
  *
  *   DATA/log/     the log (src/log)
+ *   DATA/node.key the node's Ed25519 key, which signs audit digests (audit.c)
  *   DATA/index/   LMDB indexes, plus "state": "open BOOT_ID" while open, "clean" after close
  */
 #include <errno.h>
@@ -394,7 +395,7 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 	lo.idle = kp_store_idle;
 	lo.hook_ctx = db;
 	/* The log first: it takes the directory lock. */
-	if ((rc = kp_log_open(logdir, &lo, &db->log, err)))
+	if ((rc = kp_log_open(logdir, &lo, &db->log, err)) || (rc = kp_audit_load_key(db, err)))
 		goto fail;
 
 	char boot[64];
@@ -461,6 +462,7 @@ kp_store_close(kappa_db *db)
 	}
 	pthread_mutex_destroy(&db->index_lock);
 	pthread_cond_destroy(&db->index_cond);
+	sodium_memzero(db->node_sk, sizeof(db->node_sk));
 	free(db->dir);
 	free(db);
 }

@@ -136,6 +136,8 @@ struct kp_views; /* the view layer's state (src/view), opaque here */
 /* The database handle. */
 struct kappa_db {
 	struct kp_views *views; /* owned by the view layer, which opens and closes it */
+	uint8_t node_sk[64];	/* Ed25519: signs audit digests (DATA/node.key) */
+	uint8_t node_pk[32];
 	char *dir;
 	kappa_options o;
 	kp_log *log;
@@ -162,6 +164,9 @@ struct kappa_db {
 	_Atomic int index_failed;
 	kappa_err index_err;
 };
+
+/* Load DATA/node.key, creating it (mode 0600, durably) on first open (audit.c). */
+int kp_audit_load_key(kappa_db *db, kappa_err *err);
 
 /* Open and close the store (log + indexes); kappa_open/kappa_close (src/view) wrap these
  * with the views. */

@@ -35,7 +35,7 @@ Test(batch, round_trip_all_fields)
 	kp_event e2 = ev_of("user-42", "ProfileUpdated", "{}");
 	e2.version = 8;
 	cr_assert_eq(kp_batch_add(&b, &e2, &err), KAPPA_OK);
-	kp_batch_seal(&b, 1000, 123456789, 990, 0);
+	kp_batch_seal(&b, 1000, 123456789, 990, 0, NULL, NULL);
 
 	kp_batch_hdr h;
 	cr_assert_eq(kp_batch_hdr_decode(b.buf.data, &h, UINT32_MAX, &err), KAPPA_OK, "%s",
@@ -80,7 +80,7 @@ Test(batch, any_flipped_byte_fails_the_crc_or_header)
 	kp_batch_init(&b, &lim, NULL, 0, NULL);
 	kp_event e = ev_of("s", "T", "{\"a\":1}");
 	kp_batch_add(&b, &e, NULL);
-	kp_batch_seal(&b, 5, 1, 0, 0);
+	kp_batch_seal(&b, 5, 1, 0, 0, NULL, NULL);
 	for (size_t i = 0; i < b.buf.len; i++) {
 		b.buf.data[i] ^= 0x10;
 		kp_batch_hdr h;
@@ -98,7 +98,7 @@ Test(batch, header_rejects_bad_fields)
 	kp_batch_init(&b, &lim, NULL, 0, NULL);
 	kp_event e = ev_of("s", "T", "{}");
 	kp_batch_add(&b, &e, NULL);
-	kp_batch_seal(&b, 0, 1, 0, 0);
+	kp_batch_seal(&b, 0, 1, 0, 0, NULL, NULL);
 	kp_batch_hdr h;
 	kappa_err err;
 	uint8_t *p = b.buf.data;
@@ -126,7 +126,7 @@ Test(batch, events_that_do_not_fit_are_corrupt)
 	kp_batch_init(&b, &lim, NULL, 0, NULL);
 	kp_event e = ev_of("s", "T", "{\"x\":1}");
 	kp_batch_add(&b, &e, NULL);
-	kp_batch_seal(&b, 0, 1, 0, 0);
+	kp_batch_seal(&b, 0, 1, 0, 0, NULL, NULL);
 	kp_put_u32(b.buf.data + KP_BATCH_HEADER + 24, 5000); /* data_len beyond the batch */
 	kp_batch_hdr h;
 	cr_assert_eq(kp_batch_hdr_decode(b.buf.data, &h, UINT32_MAX, NULL), 0);

@@ -1,0 +1,168 @@
+/*
+ * audit.c -- the node's signing key, signed digests of the log's hash chain, and verifying
+ * the chain (offline by directory, or on an open database up to its head).
+ *
+ * DATA/node.key holds "KPNK", the 64-byte Ed25519 secret key and a CRC-32C of the first 68
+ * bytes; it is created with mode 0600 (temp file, fsync, rename, fsync dir) at first open.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/crc32c.h"
+#include "store/store.h"
+
+#define NODE_KEY_FILE "node.key"
+#define NODE_KEY_MAGIC 0x4b4e504bu /* "KPNK" */
+#define NODE_KEY_BYTES 72
+
+static int
+create_key(const char *path, kappa_db *db, kappa_err *err)
+{
+	uint8_t b[NODE_KEY_BYTES];
+	kp_put_u32(b, NODE_KEY_MAGIC);
+	crypto_sign_keypair(db->node_pk, b + 4);
+	kp_put_u32(b + 68, kp_crc32c(0, b, 68));
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int ok = fd >= 0 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b) && fsync(fd) == 0;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (ok && rename(tmp, path) < 0) {
+		ok = 0;
+		e = errno;
+	}
+	if (ok && kp_io_fsync_dir(kp_io_posix(), db->dir) < 0)
+		ok = 0, e = EIO;
+	if (!ok) {
+		unlink(tmp);
+		sodium_memzero(b, sizeof(b));
+		return KP_ERR_SYS(err, kp_err_from_errno(e), e, "cannot create %s", path);
+	}
+	memcpy(db->node_sk, b + 4, 64);
+	sodium_memzero(b, sizeof(b));
+	return KAPPA_OK;
+}
+
+int
+kp_audit_load_key(kappa_db *db, kappa_err *err)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" NODE_KEY_FILE, db->dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return create_key(path, db, err);
+	if (fd < 0)
+		return KP_ERR_SYS(err, KAPPA_EIO, errno, "cannot open %s", path);
+	uint8_t b[NODE_KEY_BYTES];
+	ssize_t n = read(fd, b, sizeof(b));
+	close(fd);
+	int rc = KAPPA_OK;
+	if (n != (ssize_t)sizeof(b) || kp_get_u32(b) != NODE_KEY_MAGIC ||
+	    kp_get_u32(b + 68) != kp_crc32c(0, b, 68))
+		rc = KP_ERR(err, KAPPA_ECORRUPT, "%s is damaged", path);
+	else {
+		memcpy(db->node_sk, b + 4, 64);
+		crypto_sign_ed25519_sk_to_pk(db->node_pk, db->node_sk);
+	}
+	sodium_memzero(b, sizeof(b));
+	return rc;
+}
+
+void
+kappa_audit_public_key(kappa_db *db, uint8_t pk[32])
+{
+	memcpy(pk, db->node_pk, 32);
+}
+
+void
+kappa_digest_message(const kappa_digest *d, uint8_t out[KAPPA_DIGEST_MESSAGE])
+{
+	static const char tag[16] = "kappa-digest-v1"; /* 15 characters and a NUL */
+	memcpy(out, tag, 16);
+	kp_put_u64(out + 16, d->position);
+	kp_put_u64(out + 24, (uint64_t)d->time_ms);
+	memcpy(out + 32, d->chain, 32);
+}
+
+int
+kappa_digest_signed_by(const kappa_digest *d, const uint8_t pk[32])
+{
+	uint8_t m[KAPPA_DIGEST_MESSAGE];
+	kappa_digest_message(d, m);
+	return crypto_sign_verify_detached(d->signature, m, sizeof(m), pk) == 0;
+}
+
+int
+kappa_audit_digest(kappa_db *db, kappa_digest *d, kappa_err *err)
+{
+	(void)err;
+	memset(d, 0, sizeof(*d));
+	kp_log_chain_head(db->log, &d->position, d->chain);
+	d->time_ms = kp_now_ms();
+	uint8_t m[KAPPA_DIGEST_MESSAGE];
+	kappa_digest_message(d, m);
+	crypto_sign_detached(d->signature, NULL, m, sizeof(m), db->node_sk);
+	return KAPPA_OK;
+}
+
+static int
+verify_dir(const char *logdir, uint64_t limit, const kappa_digest *against,
+	   void (*report)(void *ctx, const char *line), void *ctx, kappa_verify_result *res,
+	   kappa_err *err)
+{
+	kp_log_digest d, *dp = NULL;
+	if (against) {
+		d.position = against->position;
+		memcpy(d.chain, against->chain, 32);
+		dp = &d;
+	}
+	kp_log_verify_result r;
+	int rc = kp_log_verify(logdir, NULL, limit, dp, report, ctx, &r, err);
+	if (res) {
+		memset(res, 0, sizeof(*res));
+		res->first_position = r.first_position;
+		res->end_position = r.end_position;
+		res->batches = r.batches;
+		res->events = r.events;
+		res->bytes = r.bytes;
+		memcpy(res->chain, r.chain, 32);
+		res->digest_checked = r.digest_checked && r.digest_ok;
+		res->seconds = r.seconds;
+	}
+	return rc;
+}
+
+int
+kappa_verify(const char *dir, const kappa_digest *against,
+	     void (*report)(void *ctx, const char *line), void *ctx, kappa_verify_result *res,
+	     kappa_err *err)
+{
+	if (!dir || !*dir)
+		return KP_ERR(err, KAPPA_EINVAL, "no data directory given");
+	char logdir[4096];
+	snprintf(logdir, sizeof(logdir), "%s/log", dir);
+	struct stat st;
+	if (stat(logdir, &st) < 0)
+		return KP_ERR_SYS(err, errno == ENOENT ? KAPPA_ENOTFOUND : KAPPA_EIO, errno,
+				  "%s is not a kappa data directory", dir);
+	return verify_dir(logdir, UINT64_MAX, against, report, ctx, res, err);
+}
+
+int
+kappa_audit_verify(kappa_db *db, const kappa_digest *against,
+		   void (*report)(void *ctx, const char *line), void *ctx, kappa_verify_result *res,
+		   kappa_err *err)
+{
+	char logdir[4096];
+	snprintf(logdir, sizeof(logdir), "%s/log", db->dir);
+	return verify_dir(logdir, kappa_head(db), against, report, ctx, res, err);
+}
