@@ -1,7 +1,7 @@
 /*
  * main.c -- the kappa command line: dispatches `kappa COMMAND ...` to cmd_<name>.c.
  * `kappa --help` lists the commands; `kappa COMMAND --help` prints one command's usage.
- * Exit statuses: 0 ok, 1 error, 2 usage (check has its own for corruption).
+ * Exit statuses: 0 ok, 1 error, 2 usage (check and verify: 3 for corruption).
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +48,10 @@ static const struct {
 	 "                   the log as JSON Lines, re-importable with import",
 	 1},
 	{"check", kp_cmd_check, "check DIR          verify every batch of the log in DIR", 0},
+	{"verify", kp_cmd_verify,
+	 "verify DIR [--digest FILE]\n"
+	 "                   recompute the audit hash chain; prove it extends a saved digest",
+	 1},
 	{"version", kp_cmd_version, "version            print the version", 0},
 };
 

@@ -122,7 +122,27 @@ out=$(curl -s -m 10 -w '\n%{http_code}' -X POST -H 'Content-Type: application/js
 [ "${out##*$'\n'}" = 401 ] && ok "an unauthenticated body is refused before it is read" || bad "an unauthenticated body is refused before it is read" "${out##*$'\n'}"
 req "$ADMIN" GET "/log?from=0"
 [[ "$BODY" == *'"head":2'* ]] && ok "refused requests wrote nothing" || bad "refused requests wrote nothing" "$BODY"
+
+# audit: a signed digest (read), the public key (open), full verification (admin)
+req "$READER" GET /audit/digest
+echo "$BODY" >"$T/digest.json"
+check "a read token gets a signed digest" 200 '"position":2,"chain_hash":"' "$ST" "$BODY"
+req "" GET /audit/key
+check "the node's public key is public" 200 '"algorithm":"ed25519"' "$ST" "$BODY"
+req "$READER" GET /audit/verify
+check "verification needs admin" 403 '"code":"forbidden"' "$ST" "$BODY"
+chain=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["chain_hash"])' "$T/digest.json" 2>/dev/null)
+req "$ADMIN" GET "/audit/verify?position=2&chain_hash=$chain"
+check "admin verifies the chain against the digest" 200 '"ok":true,"first_position":0,"end_position":2' "$ST" "$BODY"
+[[ "$BODY" == *'"digest_checked":true'* ]] && ok "... and it is checked" || bad "... and it is checked" "$BODY"
+req "$ADMIN" GET "/audit/verify?position=1&chain_hash=$chain"
+check "a digest the log does not extend is reported" 200 '"ok":false' "$ST" "$BODY"
 stop
+out=$("$KAPPA" verify "$T/data" --digest "$T/digest.json" 2>&1)
+[ $? = 0 ] && [[ "$out" == *"extends the digest at position 2 (signature valid)"* ]] && ok "kappa verify checks the saved digest and its signature" || bad "kappa verify checks the saved digest and its signature" "$out"
+sed -i 's/"position":2/"position":3/' "$T/digest.json"
+out=$("$KAPPA" verify "$T/data" --digest "$T/digest.json" 2>&1)
+[ $? = 3 ] && ok "a tampered digest file is refused (exit 3)" || bad "a tampered digest file is refused (exit 3)" "$out"
 
 # ---- subscriptions -------------------------------------------------------------------
 start --max-subscribers 2 --heartbeat 1
