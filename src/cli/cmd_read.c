@@ -84,7 +84,7 @@ read_pages(reader *r, const char *stream, const char *from_arg, unsigned long lo
 		json_t *o = json_loadb((const char *)r->c.resp.data, r->c.resp.len, 0, &je);
 		json_t *events = json_object_get(o, "events");
 		json_t *next = json_object_get(o, "next_version");
-		if (!json_is_array(events) || !json_is_integer(next)) {
+		if (!json_is_array(events) || !(json_is_integer(next) || json_is_null(next))) {
 			fprintf(stderr, "kappa read: the server's answer has no events%s%s\n",
 				o ? "" : ": ", o ? "" : je.text);
 			json_decref(o);
@@ -95,12 +95,10 @@ read_pages(reader *r, const char *stream, const char *from_arg, unsigned long lo
 		r->printed += n;
 		remaining -= n < remaining ? n : remaining;
 		if (backward && n) {
-			/* the server's next_version counts forward: continue below the last */
-			json_int_t last = json_integer_value(
-				json_object_get(json_array_get(events, n - 1), "version"));
-			r->next_null = last <= 0;
-			r->next = last - 1;
-			from = (unsigned long long)(last > 0 ? last - 1 : 0);
+			/* reading backward, next_version counts down (null: version 0 read) */
+			r->next_null = json_is_null(next);
+			r->next = r->next_null ? -1 : json_integer_value(next);
+			from = (unsigned long long)(r->next_null ? 0 : r->next);
 			have_from = 1;
 		} else if (!backward) {
 			r->next = json_integer_value(next);

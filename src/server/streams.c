@@ -15,16 +15,22 @@
 
 /* ---- reads -------------------------------------------------------------------------- */
 
+/* The events of 'it' with where the next page starts: "next" (log), or "next_version"
+ * (stream; reading backward it counts down, and is null once version 0 was read). */
 static enum MHD_Result
-send_events(kp_request *r, kappa_iter *it, int by_stream, uint64_t from)
+send_events(kp_request *r, kappa_iter *it, int by_stream, int backward, uint64_t from)
 {
 	json_t *evs = json_array();
 	kappa_event e;
 	kappa_err err;
-	int rc;
+	int rc, at_start = 0;
 	uint64_t next = from;
 	while ((rc = kappa_iter_next(it, &e, &err)) == 1) {
 		next = (by_stream ? e.version : e.position) + 1;
+		if (backward) {
+			at_start = e.version == 0;
+			next = e.version - !at_start;
+		}
 		if (!kp_stream_allowed(r->tok, e.stream, e.stream_len))
 			continue;
 		if (json_array_append_new(evs, kp_event_json(&e)) < 0) {
@@ -39,7 +45,8 @@ send_events(kp_request *r, kappa_iter *it, int by_stream, uint64_t from)
 	}
 	json_t *o = json_pack("{s:o}", "events", evs);
 	if (o && by_stream) {
-		json_object_set_new(o, "next_version", json_integer((json_int_t)next));
+		json_object_set_new(o, "next_version",
+				    at_start ? json_null() : json_integer((json_int_t)next));
 	} else if (o) {
 		json_object_set_new(o, "next", json_integer((json_int_t)next));
 		json_object_set_new(o, "head", json_integer((json_int_t)kappa_head(r->srv->db)));
@@ -64,7 +71,7 @@ kp_http_read_stream(kp_request *r, const char *stream)
 	kappa_err err;
 	int rc = kappa_read_stream(r->srv->db, stream, from, limit,
 				   backward ? KAPPA_BACKWARD : KAPPA_FORWARD, &it, &err);
-	return rc ? kp_send_kappa_error(r, rc, &err) : send_events(r, it, 1, from);
+	return rc ? kp_send_kappa_error(r, rc, &err) : send_events(r, it, 1, backward, from);
 }
 
 enum MHD_Result
@@ -78,7 +85,7 @@ kp_http_read_log(kp_request *r)
 	kappa_iter *it;
 	kappa_err err;
 	int rc = kappa_read_log(r->srv->db, from, limit, &it, &err);
-	return rc ? kp_send_kappa_error(r, rc, &err) : send_events(r, it, 0, from);
+	return rc ? kp_send_kappa_error(r, rc, &err) : send_events(r, it, 0, 0, from);
 }
 
 /* ---- appends ------------------------------------------------------------------------ */
