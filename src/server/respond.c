@@ -26,6 +26,8 @@ kp_send_json(kp_request *r, unsigned status, char *body)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"kappa\"");
 	if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
 		MHD_add_response_header(resp, "Retry-After", "1");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->allow)
+		MHD_add_response_header(resp, "Allow", r->allow);
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->sent_status = status;
@@ -73,6 +75,15 @@ kp_send_kappa_error(kp_request *r, int rc, const kappa_err *err)
 {
 	return kp_send_json(r, (unsigned)kp_err_http_status(rc),
 			    kp_error_body(rc, err ? err->msg : "", NULL));
+}
+
+enum MHD_Result
+kp_send_not_allowed(kp_request *r, const char *allow)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "use %s", allow);
+	r->allow = allow;
+	return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
 }
 
 enum MHD_Result

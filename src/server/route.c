@@ -130,14 +130,6 @@ kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret)
 	return 0;
 }
 
-static enum MHD_Result
-not_allowed(kp_request *r, const char *allow)
-{
-	char msg[64];
-	snprintf(msg, sizeof(msg), "use %s", allow);
-	return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
-}
-
 /* Stream names in a URL path cannot hold '/', and "." and ".." are path steps. */
 static const char *
 bad_stream_path(const char *name)
@@ -157,28 +149,28 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 	switch (r->route) {
 	case KP_R_HEALTH:
 		return get ? kp_send_json(r, MHD_HTTP_OK, strdup("{\"status\":\"ok\"}"))
-			   : not_allowed(r, "GET");
+			   : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_READY:
-		return get ? kp_http_ready(r) : not_allowed(r, "GET");
+		return get ? kp_http_ready(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_APPEND:
 	case KP_R_READ_STREAM:
 		if (!get && !post)
-			return not_allowed(r, "GET or POST");
+			return kp_send_not_allowed(r, "GET, HEAD, POST");
 		if ((why = bad_stream_path(url + 9)))
 			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
 		return post ? kp_http_append(r, url + 9) : kp_http_read_stream(r, url + 9);
 	case KP_R_READ_LOG:
-		return get ? kp_http_read_log(r) : not_allowed(r, "GET");
+		return get ? kp_http_read_log(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_SUBSCRIBE:
-		return get ? kp_http_subscribe(r) : not_allowed(r, "GET");
+		return get ? kp_http_subscribe(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_METRICS:
-		return get ? kp_http_metrics(r) : not_allowed(r, "GET");
+		return get ? kp_http_metrics(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_AUDIT_DIGEST:
-		return get ? kp_http_audit_digest(r) : not_allowed(r, "GET");
+		return get ? kp_http_audit_digest(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_AUDIT_KEY:
-		return get ? kp_http_audit_key(r) : not_allowed(r, "GET");
+		return get ? kp_http_audit_key(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_AUDIT_VERIFY:
-		return get ? kp_http_audit_verify(r) : not_allowed(r, "GET");
+		return get ? kp_http_audit_verify(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_VIEWS:
 	case KP_R_VIEW:
 	case KP_R_QUERY:

@@ -136,6 +136,15 @@ conn_of(struct MHD_Connection *c)
 	return ci ? ci->socket_context : NULL;
 }
 
+static int
+kp_hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
 static void
 conn_busy(kp_server *s, kp_conn *cn, int busy)
 {
@@ -146,6 +155,35 @@ conn_busy(kp_server *s, kp_conn *cn, int busy)
 	if (!busy)
 		cn->since_ms = kp_mono_ms();
 	pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* Percent-decoding of the URL and its arguments, as libmicrohttpd's own, except that a
+ * %00 (which would silently cut a name at the NUL) marks the request to be refused. */
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	char *w = s;
+	int nul = 0;
+	for (const char *p = s; *p; p++) {
+		int hi, lo;
+		if (*p == '%' && (hi = kp_hexval(p[1])) >= 0 && (lo = kp_hexval(p[2])) >= 0) {
+			char ch = (char)(hi << 4 | lo);
+			if (!ch) {
+				nul = 1;
+				ch = '?';
+			}
+			*w++ = ch;
+			p += 2;
+		} else {
+			*w++ = *p;
+		}
+	}
+	*w = '\0';
+	kp_conn *cn = nul ? conn_of(c) : NULL;
+	if (cn)
+		cn->nul_escape = 1;
+	return (size_t)(w - s);
 }
 
 /* ---- requests ----------------------------------------------------------------------- */
@@ -164,6 +202,11 @@ first_call(kp_server *s, struct MHD_Connection *c, const char *url, const char *
 	r->start_ns = (int64_t)kp_mono_ns();
 	*con_cls = r;
 	enum MHD_Result ret;
+	if (r->cn && r->cn->nul_escape) {
+		r->cn->nul_escape = 0;
+		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+				     "the URL holds a NUL byte (%00)");
+	}
 	if (kp_access_denied(r, url, &ret)) /* before any body is read */
 		return ret;
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -351,9 +394,10 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		ntohs(sa.sin_port), NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-		MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
-		MHD_OPTION_NOTIFY_CONNECTION, conn_notify, s, MHD_OPTION_CONNECTION_LIMIT,
-		o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
+		MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+		conn_notify, s, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->max_header_bytes,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_THREAD_POOL_SIZE, o->threads,
 		MHD_OPTION_END);

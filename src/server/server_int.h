@@ -89,6 +89,7 @@ struct kp_conn {
 	int64_t since_ms; /* connection start or end of its previous request (monotonic) */
 	int busy;	  /* headers and body received: the request is being answered */
 	int reaped;
+	int nul_escape; /* the request's URL or arguments held %00 (set while unescaping) */
 	kp_conn *prev, *next;
 };
 
@@ -107,6 +108,7 @@ typedef struct kp_request {
 	unsigned status;
 	char *resp;
 	unsigned sent_status; /* for metrics */
+	const char *allow;    /* a 405's Allow header (static text) */
 } kp_request;
 
 /* ---- respond.c ----------------------------------------------------------------------- */
@@ -117,6 +119,8 @@ enum MHD_Result kp_send_json(kp_request *r, unsigned status, char *body);
 enum MHD_Result kp_send_error(kp_request *r, unsigned status, const char *code, const char *msg);
 /* The same for a kappa code, with the status of the code. */
 enum MHD_Result kp_send_kappa_error(kp_request *r, int rc, const kappa_err *err);
+/* 405 with an Allow header listing 'allow' (static text, e.g. "GET, HEAD"). */
+enum MHD_Result kp_send_not_allowed(kp_request *r, const char *allow);
 /* 503/429 with Retry-After. */
 enum MHD_Result kp_send_overloaded(kp_request *r, unsigned status, const char *code,
 				   const char *msg);

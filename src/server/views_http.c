@@ -138,8 +138,7 @@ kp_http_views(kp_request *r, const char *method, const char *rest)
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
 	if (!name[0]) {
 		if (!get)
-			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					     "use GET");
+			return kp_send_not_allowed(r, "GET, HEAD");
 		json_t *arr = json_array();
 		kappa_views_list(db, list_cb, arr, &err);
 		return kp_send_json(r, MHD_HTTP_OK, kp_dump(json_pack("{s:o}", "views", arr)));
@@ -147,28 +146,24 @@ kp_http_views(kp_request *r, const char *method, const char *rest)
 	kappa_view_status st;
 	if (!sub[0]) {
 		if (!get)
-			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					     "use GET");
+			return kp_send_not_allowed(r, "GET, HEAD");
 		int rc = kappa_view_status_get(db, name, &st, &err);
 		return rc ? kp_send_kappa_error(r, rc, &err)
 			  : kp_send_json(r, MHD_HTTP_OK, kp_dump(status_json(&st)));
 	}
 	if (!strcmp(sub, "queries") && q[0]) {
 		if (!get)
-			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					     "use GET");
+			return kp_send_not_allowed(r, "GET, HEAD");
 		return run_query(r, name, q);
 	}
 	if (!strcmp(sub, "sql") && !q[0]) {
 		if (!post)
-			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					     "use POST");
+			return kp_send_not_allowed(r, "POST");
 		return run_sql(r, name);
 	}
 	if (!strcmp(sub, "rebuild") && !q[0]) {
 		if (!post)
-			return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					     "use POST");
+			return kp_send_not_allowed(r, "POST");
 		int rc = kappa_view_rebuild(db, name, &err);
 		if (rc == KAPPA_OK && (rc = kappa_view_status_get(db, name, &st, &err)) == KAPPA_OK)
 			return kp_send_json(r, MHD_HTTP_ACCEPTED, kp_dump(status_json(&st)));
