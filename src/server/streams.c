@@ -10,48 +10,131 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "server/server_int.h"
 
 /* ---- reads -------------------------------------------------------------------------- */
 
-/* The events of 'it' with where the next page starts: "next" (log), or "next_version"
- * (stream; reading backward it counts down, and is null once version 0 was read). */
+/* A page of events, streamed: {"events":[...], then where the next page starts: "next" and
+ * "head" (log) or "next_version" (stream; reading backward it counts down, and is null once
+ * version 0 was read). The JSON is produced a block at a time as the client reads, so a
+ * 10,000-event page neither holds a request thread while it is built nor sits whole in
+ * memory for a slow reader. An error after the first block cuts the answer short (the
+ * client sees invalid JSON); errors before it are ordinary answers. */
+typedef struct page {
+	kappa_iter *it;
+	kappa_db *db;
+	const kp_token *tok;
+	int by_stream, backward, at_start, count, done;
+	uint64_t next;
+	kp_buf out;
+	size_t off;
+} page;
+
+#define PAGE_BLOCK (64 * 1024)
+
+static int
+page_fill(page *p)
+{
+	kappa_event e;
+	kappa_err err;
+	int rc = 1;
+	for (int i = 0; i < 512 && p->out.len < PAGE_BLOCK; i++) {
+		if ((rc = kappa_iter_next(p->it, &e, &err)) != 1)
+			break;
+		p->next = (p->by_stream ? e.version : e.position) + 1;
+		if (p->backward) {
+			p->at_start = e.version == 0;
+			p->next = e.version - !p->at_start;
+		}
+		if (!kp_stream_allowed(p->tok, e.stream, e.stream_len))
+			continue;
+		char *text = kp_dump(kp_event_json(&e));
+		int ok = text && (!p->count++ || kp_buf_append(&p->out, ",", 1) == 0) &&
+			 kp_buf_append(&p->out, text, strlen(text)) == 0;
+		free(text);
+		if (!ok)
+			return -1;
+	}
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		char tail[96];
+		int n;
+		if (p->by_stream && p->at_start)
+			n = snprintf(tail, sizeof(tail), "],\"next_version\":null}");
+		else if (p->by_stream)
+			n = snprintf(tail, sizeof(tail), "],\"next_version\":%llu}",
+				     (unsigned long long)p->next);
+		else
+			n = snprintf(tail, sizeof(tail), "],\"next\":%llu,\"head\":%llu}",
+				     (unsigned long long)p->next,
+				     (unsigned long long)kappa_head(p->db));
+		if (kp_buf_append(&p->out, tail, (size_t)n) < 0)
+			return -1;
+		p->done = 1;
+	}
+	return 0;
+}
+
+static ssize_t
+page_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	page *p = cls;
+	while (p->off == p->out.len) {
+		if (p->done)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		p->out.len = p->off = 0;
+		if (page_fill(p) < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	size_t n = p->out.len - p->off;
+	if (n > max)
+		n = max;
+	memcpy(buf, p->out.data + p->off, n);
+	p->off += n;
+	return (ssize_t)n;
+}
+
+static void
+page_free(void *cls)
+{
+	page *p = cls;
+	kappa_iter_free(p->it);
+	kp_buf_release(&p->out);
+	free(p);
+}
+
 static enum MHD_Result
 send_events(kp_request *r, kappa_iter *it, int by_stream, int backward, uint64_t from)
 {
-	json_t *evs = json_array();
-	kappa_event e;
-	kappa_err err;
-	int rc, at_start = 0;
-	uint64_t next = from;
-	while ((rc = kappa_iter_next(it, &e, &err)) == 1) {
-		next = (by_stream ? e.version : e.position) + 1;
-		if (backward) {
-			at_start = e.version == 0;
-			next = e.version - !at_start;
-		}
-		if (!kp_stream_allowed(r->tok, e.stream, e.stream_len))
-			continue;
-		if (json_array_append_new(evs, kp_event_json(&e)) < 0) {
-			rc = KP_ERR(&err, KAPPA_ENOMEM, "out of memory");
-			break;
-		}
+	page *p = calloc(1, sizeof(*p));
+	struct MHD_Response *resp = NULL;
+	if (p) {
+		p->it = it;
+		p->db = r->srv->db;
+		p->tok = r->tok;
+		p->by_stream = by_stream;
+		p->backward = backward;
+		p->next = from;
+		if (kp_buf_append(&p->out, "{\"events\":[", 11) == 0)
+			resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PAGE_BLOCK,
+								 page_reader, p, page_free);
 	}
-	kappa_iter_free(it);
-	if (rc < 0) {
-		json_decref(evs);
-		return kp_send_kappa_error(r, rc, &err);
+	if (!resp) {
+		if (p)
+			kp_buf_release(&p->out);
+		free(p);
+		kappa_iter_free(it);
+		return MHD_NO;
 	}
-	json_t *o = json_pack("{s:o}", "events", evs);
-	if (o && by_stream) {
-		json_object_set_new(o, "next_version",
-				    at_start ? json_null() : json_integer((json_int_t)next));
-	} else if (o) {
-		json_object_set_new(o, "next", json_integer((json_int_t)next));
-		json_object_set_new(o, "head", json_integer((json_int_t)kappa_head(r->srv->db)));
-	}
-	return kp_send_json(r, MHD_HTTP_OK, kp_dump(o));
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	r->sent_status = MHD_HTTP_OK;
+	return ret;
 }
 
 enum MHD_Result
