@@ -413,6 +413,11 @@ int kappa_view_rebuild(kappa_db *db, const char *view, kappa_err *err);
 int kappa_query(kappa_db *db, const char *view, const char *query, const char *params_json,
 		uint64_t min_position, int64_t timeout_ms, char **result_json, kappa_err *err);
 
+/* Wait until 'view' has applied the event at 'position' (up to 'timeout_ms'; <= 0: 2 s).
+ * Errors: KAPPA_ENOTFOUND, KAPPA_ETIMEOUT, KAPPA_EFATAL (the view failed). */
+int kappa_view_wait(kappa_db *db, const char *view, uint64_t position, int64_t timeout_ms,
+		    kappa_err *err);
+
 /* Run ad-hoc read-only SQL on 'view': one statement, no writes, ATTACH, PRAGMA that
  * changes state, transactions or load_extension; stopped after 'timeout_ms' (<= 0: 2 s);
  * at most 'max_rows' rows (0: 10,000).

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "server/server_int.h"
 
 static json_t *
@@ -63,8 +64,12 @@ add_param(void *ctx, enum MHD_ValueKind kind, const char *key, const char *value
 	if (!strcmp(key, "min_position") || !strcmp(key, "timeout_ms"))
 		return MHD_YES;
 	const char *v = value ? value : "";
-	size_t n = strlen(v), d = strspn(v + (v[0] == '-'), "0123456789");
-	if (n && d && d + (v[0] == '-') == n && n < 19)
+	/* A number only when it reads back the same ("42", "-7"), so ids like "007" stay
+	 * text. */
+	size_t n = strlen(v), neg = v[0] == '-', d = strspn(v + neg, "0123456789");
+	char back[32];
+	if (n && d && d + neg == n && n < 19 &&
+	    snprintf(back, sizeof(back), "%lld", strtoll(v, NULL, 10)) > 0 && !strcmp(back, v))
 		json_object_set_new(ctx, key, json_integer(strtoll(v, NULL, 10)));
 	else
 		json_object_set_new(ctx, key, json_string(v));
@@ -99,16 +104,28 @@ run_sql(kp_request *r, const char *view)
 {
 	json_t *b = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
 	json_t *sql = json_object_get(b, "sql"), *params = json_object_get(b, "params");
+	json_t *minpos = json_object_get(b, "min_position");
 	if (!json_is_string(sql) || (params && !json_is_object(params)) ||
-	    strlen(json_string_value(sql)) != json_string_length(sql)) {
+	    strlen(json_string_value(sql)) != json_string_length(sql) ||
+	    (minpos && !json_is_null(minpos) &&
+	     (!json_is_integer(minpos) || json_integer_value(minpos) < 0))) {
 		json_decref(b);
 		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
-				     "the body must be {\"sql\": TEXT, \"params\": {...}}");
+				     "the body must be {\"sql\": TEXT, \"params\": {...}, "
+				     "\"min_position\": P}");
 	}
-	char *ptext = params ? json_dumps(params, JSON_COMPACT) : NULL, *res = NULL;
+	char *ptext = NULL, *res = NULL;
 	kappa_err err;
-	int rc = kappa_sql(r->srv->db, view, json_string_value(sql), ptext, 0,
-			   (int64_t)r->srv->o.query_timeout_ms, &res, &err);
+	int64_t timeout = (int64_t)r->srv->o.query_timeout_ms;
+	int rc = json_is_integer(minpos)
+			 ? kappa_view_wait(r->srv->db, view, (uint64_t)json_integer_value(minpos),
+					   timeout, &err)
+			 : KAPPA_OK;
+	if (!rc && params && !(ptext = json_dumps(params, JSON_COMPACT)))
+		rc = KP_ERR(&err, KAPPA_ENOMEM, "out of memory");
+	if (!rc)
+		rc = kappa_sql(r->srv->db, view, json_string_value(sql), ptext, 0, timeout, &res,
+			       &err);
 	free(ptext);
 	json_decref(b);
 	return rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, MHD_HTTP_OK, res);

@@ -91,6 +91,7 @@ kp_view_def_free(kp_view_def *d)
 		for (size_t k = 0; k < d->queries[i].nparams; k++)
 			free(d->queries[i].params[k]);
 		free(d->queries[i].params);
+		free(d->queries[i].optional);
 		free(d->queries[i].name);
 		free(d->queries[i].sql);
 	}
@@ -166,17 +167,25 @@ parse_query_head(const char *s, kp_query_def *q)
 			e++;
 		if (e == a)
 			break;
+		const char *next = e;
 		if (*a == ':')
 			a++;
+		int optional = e > a && e[-1] == '?'; /* NAME?: may be left out (NULL) */
+		e -= optional;
 		if (!valid_ident(a, (size_t)(e - a), 0))
-			return "a parameter name is [a-z_][a-z0-9_]*";
+			return "a parameter name is [a-z_][a-z0-9_]*, with ? after an optional one";
 		char **nv = realloc(q->params, (q->nparams + 1) * sizeof(char *));
 		if (!nv)
 			return "out of memory";
 		q->params = nv;
+		unsigned char *no = realloc(q->optional, q->nparams + 1);
+		if (!no)
+			return "out of memory";
+		q->optional = no;
+		q->optional[q->nparams] = (unsigned char)optional;
 		if (!(q->params[q->nparams++] = dupn(a, (size_t)(e - a))))
 			return "out of memory";
-		a = e;
+		a = next;
 	}
 	return NULL;
 }

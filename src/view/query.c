@@ -123,7 +123,10 @@ bind_params(sqlite3_stmt *st, json_t *params, const kp_query_def *q, kappa_err *
 			return KP_ERR(err, KAPPA_EINVAL, "only named :parameters can be bound");
 		json_t *v = params ? json_object_get(params, name + 1) : NULL;
 		if (!v) {
-			if (q)
+			int optional = !q;
+			for (size_t k = 0; q && k < q->nparams; k++)
+				optional |= q->optional[k] && !strcmp(q->params[k], name + 1);
+			if (!optional)
 				return KP_ERR(err, KAPPA_EINVAL, "missing parameter %s", name + 1);
 			sqlite3_bind_null(st, i);
 			continue;
@@ -311,6 +314,18 @@ kappa_query(kappa_db *db, const char *view, const char *query, const char *param
 		return KP_ERR(err, KAPPA_EINVAL, "no query name");
 	return query_common(db, view, query, NULL, params_json, min_position, UINT64_MAX,
 			    timeout_ms, result_json, err);
+}
+
+int
+kappa_view_wait(kappa_db *db, const char *view, uint64_t position, int64_t timeout_ms,
+		kappa_err *err)
+{
+	if (!db || !view)
+		return KP_ERR(err, KAPPA_EINVAL, "no database or view");
+	kp_view *v = kp_views_find(db, view);
+	if (!v)
+		return KP_ERR(err, KAPPA_ENOTFOUND, "no view named %s", view);
+	return kp_view_wait(v, position, timeout_ms <= 0 ? DEFAULT_TIMEOUT_MS : timeout_ms, err);
 }
 
 int

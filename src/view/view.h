@@ -32,6 +32,7 @@ typedef struct kp_handler {
 typedef struct kp_query_def {
 	char *name;
 	char **params;
+	unsigned char *optional; /* per parameter: declared NAME?, bound NULL when left out */
 	size_t nparams;
 	char *sql;
 	int line;

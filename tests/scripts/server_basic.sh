@@ -105,6 +105,14 @@ created=$(grep -c '^201$' "$T/codes")
 req GET "/log?from=0&limit=1000"
 check "positions stay dense under concurrency" 200 '"next":202,"head":202' "$ST" "$BODY"
 
+req POST /streams/007 '{"events":[{"type":"Tick","data":{"n":3}}]}'
+P007=$(echo "$BODY" | sed -n 's/.*"last_position":\([0-9]*\).*/\1/p')
+req GET "/views/counts/queries/by_stream?stream=007&min_position=$P007"
+check "a query parameter like 007 stays text" 200 '"rows":[{"stream":"007","n":1,"total":3}]' "$ST" "$BODY"
+req POST /views/counts/sql "{\"sql\":\"SELECT n FROM counts WHERE stream = :s\",\"params\":{\"s\":\"007\"},\"min_position\":$P007}"
+check "ad-hoc SQL waits for min_position" 200 '"rows":[{"n":1}]' "$ST" "$BODY"
+req POST /views/counts/sql '{"sql":"SELECT 1","min_position":-3}'
+check "a negative min_position is a 400" 400 '"code":"invalid_argument"' "$ST" "$BODY"
 kill -TERM "$PID"
 wait "$PID"
 rc=$?

@@ -473,7 +473,11 @@ static const char COUNTS_SQL[] =
 	"SELECT stream, n_events, total FROM counts ORDER BY stream;\n"
 	"\n"
 	"-- @query seen()\n"
-	"SELECT position, type FROM seen ORDER BY position;\n";
+	"SELECT position, type FROM seen ORDER BY position;\n"
+	"\n"
+	"-- @query seen_since(after?, type?)\n"
+	"SELECT position, type FROM seen WHERE position > coalesce(:after, -1)\n"
+	"  AND (:type IS NULL OR type = :type) ORDER BY position;\n";
 
 /* Assert the counting view 'view' answers totals() as 't' once it reflects min_pos. */
 static void
@@ -626,6 +630,25 @@ Test(views, load_apply_and_query_with_every_parameter)
 	kappa_append_result r3 = append_ok(db, "acct-1", &a3, 1);
 	cr_assert_eq(r1.first_position, 0);
 	cr_assert_eq(r3.last_position, 3);
+
+	/* optional parameters (NAME?) may be left out and are NULL; required ones may not */
+	j = query_ok(db, "counts", "seen_since", NULL, r3.last_position);
+	cr_assert_eq(json_array_size(rows_of(j)), 3, "no parameters: every row");
+	json_decref(j);
+	j = query_ok(db, "counts", "seen_since", "{\"after\":0,\"type\":\"Deposited\"}",
+		     KAPPA_NO_POSITION);
+	cr_assert_eq(json_array_size(rows_of(j)), 1);
+	json_decref(j);
+	{
+		char *res = NULL;
+		kappa_err qe;
+		cr_assert_eq(kappa_query(db, "counts", "by_stream", "{}", KAPPA_NO_POSITION, 0,
+					 &res, &qe),
+			     KAPPA_EINVAL);
+		cr_assert(strstr(qe.msg, "missing parameter stream"), "%s", qe.msg);
+		cr_assert_eq(kappa_view_wait(db, "counts", r3.last_position, 1000, &qe), KAPPA_OK);
+		cr_assert_eq(kappa_view_wait(db, "nope", 0, 1000, &qe), KAPPA_ENOTFOUND);
+	}
 
 	/* waiting for an event the view has no handler for still returns */
 	j = query_ok(db, "counts", "by_stream", "{\"stream\":\"acct-1\"}", r3.last_position);
