@@ -273,7 +273,7 @@ SELECT 'like' AS kind, post_id, position FROM likes WHERE user_id = :subject ORD
 SELECT 'follows' AS kind, followee, since FROM follows WHERE follower = :subject ORDER BY since;
 SELECT 'followed_by' AS kind, follower, since FROM follows WHERE followee = :subject ORDER BY since;
 
--- @query home_timeline(user, limit, before)
+-- @query home_timeline(user, limit, before?)
 -- Newest first, by log position. before: a position (the last row's, for the next page), or
 -- empty for the newest. Three sources, disjoint by construction: the fan-out table, the
 -- user's own posts, and the posts of followed celebrities that were not fanned out (at most
@@ -302,7 +302,7 @@ SELECT p.post_id, p.author, u.username, p.body, p.at, p.position, p.like_count, 
   LEFT JOIN users u ON u.id = p.author
  ORDER BY p.position DESC;
 
--- @query user_posts(user, limit, before)
+-- @query user_posts(user, limit, before?)
 SELECT p.post_id, p.author, u.username, p.body, p.at, p.position, p.like_count, p.comment_count
   FROM posts p LEFT JOIN users u ON u.id = p.author
  WHERE p.author = :user AND p.position < coalesce(nullif(:before, ''), 9223372036854775807)
