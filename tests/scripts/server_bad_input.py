@@ -26,42 +26,8 @@ import time
 import traceback
 
 KAPPA, TMP = sys.argv[1], sys.argv[2]
-HOST = "127.0.0.1"
-n_tests = 0
-n_fail = 0
-
-
-def ok(desc):
-    global n_tests
-    n_tests += 1
-    print(f"ok {n_tests} - {desc}", flush=True)
-
-
-def bad(desc, *diag):
-    global n_tests, n_fail
-    n_tests += 1
-    n_fail += 1
-    print(f"not ok {n_tests} - {desc}", flush=True)
-    for d in diag:
-        for line in str(d).splitlines() or [""]:
-            print(f"# {line}", flush=True)
-
-
-def check(cond, desc, *diag):
-    if cond:
-        ok(desc)
-    else:
-        bad(desc, *diag)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ktap import HOST, bad, check, finish, free_port, ok, plan  # noqa: E402
 
 PORT = free_port()
 PIDFILE = os.path.join(TMP, "server.pid")
@@ -203,7 +169,7 @@ try:
     alive = srv.poll() is None
     if not check(alive and request("GET", "/health")[0] == 200, "the server starts",
                  open(os.path.join(TMP, "server.log"), errors="replace").read()[-2000:]):
-        print(f"1..{n_tests}")
+        plan()
         sys.exit(1)
 
     st, _, b = request("POST", "/streams/seed",
@@ -709,5 +675,4 @@ finally:
     if os.path.exists(PIDFILE):
         os.unlink(PIDFILE)
 
-print(f"1..{n_tests}")
-sys.exit(1 if n_fail else 0)
+finish()

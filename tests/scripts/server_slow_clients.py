@@ -32,47 +32,13 @@ import time
 import traceback
 
 KAPPA, TMP = sys.argv[1], sys.argv[2]
-HOST = "127.0.0.1"
 WINDOW = 10.0
 NORMAL = 8
 MAX_LATENCY = 2.0
 MIN_OK = int(os.environ.get("SLOW_MIN_OK", "200"))
 
-n_tests = 0
-n_fail = 0
-
-
-def ok(desc):
-    global n_tests
-    n_tests += 1
-    print(f"ok {n_tests} - {desc}", flush=True)
-
-
-def bad(desc, *diag):
-    global n_tests, n_fail
-    n_tests += 1
-    n_fail += 1
-    print(f"not ok {n_tests} - {desc}", flush=True)
-    for d in diag:
-        for line in str(d).splitlines() or [""]:
-            print(f"# {line}", flush=True)
-
-
-def check(cond, desc, *diag):
-    if cond:
-        ok(desc)
-    else:
-        bad(desc, *diag)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ktap import HOST, bad, check, finish, free_port, ok, plan  # noqa: E402
 
 PORT = free_port()
 PIDFILE = os.path.join(TMP, "server.pid")
@@ -485,5 +451,4 @@ finally:
     if os.path.exists(PIDFILE):
         os.unlink(PIDFILE)
 
-print(f"1..{n_tests}")
-sys.exit(1 if n_fail or n_tests == 0 else 0)
+finish()
