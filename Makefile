@@ -4,7 +4,7 @@
 #   make test       build and run every test; the last line is "N passed, N failed"
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      build and run the benchmarks (figures as JSON lines at the end)
-#   make run        the server on the social example (once the server exists)
+#   make run        the server on the social example (loads it on the first run)
 #   make install    PREFIX=/usr/local: kappa, libkappa.a/.so, kappa.h, kappa.pc
 #   make lint       cppcheck (and clang-tidy when CLANG_TIDY=1)
 #   make format / format-check
@@ -103,17 +103,38 @@ asan:
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
-# The server on ./data with the quickstart views (the social example replaces them once it
-# exists). Ctrl-C stops it.
+# `make run`: the social example (scripts/run-social): on a first run with no log in
+# RUN_DATA, load the example views and a generated dataset (with a progress bar), then serve
+# RUN_DATA on RUN_LISTEN in the foreground. Ctrl-C stops it.
 RUN_DATA ?= data
 RUN_LISTEN ?= 127.0.0.1:7070
-run: all
-	@mkdir -p $(RUN_DATA)
-	@echo "kappa: serving $(RUN_DATA) on http://$(RUN_LISTEN) (Ctrl-C stops). Try:"
-	@echo "  curl -H 'Content-Type: application/json' -d '{\"events\":[{\"type\":\"Tick\",\"data\":{\"n\":1}}]}' http://$(RUN_LISTEN)/streams/demo"
-	@echo "  curl 'http://$(RUN_LISTEN)/views/counts/queries/by_stream?stream=demo&min_position=0'"
-	@echo "  curl 'http://$(RUN_LISTEN)/log?from=0'"
-	@exec $(BUILD)/kappa serve --data $(RUN_DATA) --views examples/quickstart/views --listen $(RUN_LISTEN)
+run: all $(BUILD)/kappa-social-gen
+	@BUILD=$(BUILD) RUN_DATA=$(RUN_DATA) RUN_LISTEN=$(RUN_LISTEN) exec scripts/run-social
+
+# The social example's data generator, and bench/social_load, the load generator for a
+# running server. social_load lives in its own directory, so `make bench` builds it but does
+# not run it (it needs the server `make run` starts); its objects go to $(BUILD)/social_load/.
+SOCIAL_GEN_SRC = $(wildcard examples/social/gen/*.c)
+SOCIAL_GEN_OBJ = $(SOCIAL_GEN_SRC:%.c=$(BUILD)/%.o)
+SOCIAL_MODEL_OBJ = $(BUILD)/examples/social/gen/model.o $(BUILD)/examples/social/gen/text.o
+SOCIAL_LOAD_SRC = $(wildcard bench/social_load/*.c)
+SOCIAL_LOAD_OBJ = $(SOCIAL_LOAD_SRC:bench/social_load/%.c=$(BUILD)/social_load/%.o)
+
+all: $(BUILD)/kappa-social-gen $(BUILD)/bench/social_load
+bench: $(BUILD)/bench/social_load
+
+$(BUILD)/kappa-social-gen: $(SOCIAL_GEN_OBJ)
+	$(CC) -o $@ $^ $(LDFLAGS_ALL) -lm
+
+$(BUILD)/social_load/%.o: bench/social_load/%.c | $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Iexamples/social/gen -c $< -o $@
+
+$(BUILD)/bench/social_load: $(SOCIAL_LOAD_OBJ) $(SOCIAL_MODEL_OBJ) $(BUILD)/libkpbench.a \
+		$(BUILD)/libkappa.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(SOCIAL_LOAD_OBJ) $(SOCIAL_MODEL_OBJ) $(BUILD)/libkpbench.a \
+		$(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) $(SERVER_LIBS) -lm
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
