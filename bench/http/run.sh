@@ -66,11 +66,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port on 127.0.0.1 (nothing answers a connect there).
+# A free TCP port on 127.0.0.1: below the ephemeral range (where wrk's own connections get
+# their ports) and with nothing answering a connect there.
 free_port() {
-	local p
+	local p lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$lo" -gt 12000 ] || lo=32768
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
 	done
 }
@@ -115,28 +118,54 @@ cpu_ticks() {
 }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
-# report NAME CPU0: add the server's CPU per request to $T/NAME.json and print the figures.
+# Busy time of the whole machine (clock ticks: user, nice, system, irq, softirq, steal).
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# CPU time (microseconds) of this shell's finished children (the load generators), from
+# the `times` builtin written to a file (a subshell would not see the children).
+children_us() { awk 'NR == 2 { split($0, a, /[ms ]+/); printf "%.0f", (a[1] * 60 + a[2] + a[3] * 60 + a[4]) * 1e6 }' "$1"; }
+NCPU=$(nproc)
+
+# mark: remember the clocks before a measured run (see report).
+mark() {
+	M_SRV=$(cpu_ticks)
+	M_BUSY=$(busy_ticks)
+	times >"$T/times0"
+	M_T=$(date +%s%N)
+}
+
+# report NAME: add the server's CPU per request, the load generator's, and the share of the
+# machine used by anything else during the run (other processes: the figures are only
+# comparable when it is near 0) to $T/NAME.json, and print the figures.
 report() {
-	local name=$1 c0=$2 c1 req cpu
-	c1=$(cpu_ticks)
+	local name=$1 srv busy t req cpu gen other
+	t=$(date +%s%N)
+	times >"$T/times1"
+	busy=$(busy_ticks)
+	srv=$(cpu_ticks)
 	req=$(jget "$T/$name.json" requests)
-	cpu=$(awk "BEGIN { printf \"%.1f\", ($c1 - $c0) * $TICK_US / ($req > 0 ? $req : 1) }")
-	sed -i "s/}\$/,\"server_cpu_us\":$cpu}/" "$T/$name.json"
-	printf '  %-26s %10.0f req/s   p50 %6.0f us   p99 %6.0f us   server CPU %5.1f us/req\n' \
+	gen=$(($(children_us "$T/times1") - $(children_us "$T/times0")))
+	read -r cpu gen other < <(awk "BEGIN { r = $req > 0 ? $req : 1; s = ($srv - $M_SRV) * $TICK_US
+		o = (($busy - $M_BUSY) * $TICK_US - s - $gen) / (($t - $M_T) / 1000 * $NCPU) * 100
+		printf \"%.1f %.1f %.1f\\n\", s / r, $gen / r, o < 0 ? 0 : o }")
+	sed -i "s/}\$/,\"server_cpu_us\":$cpu,\"loadgen_cpu_us\":$gen,\"other_cpu_pct\":$other}/" "$T/$name.json"
+	printf '  %-24s %9.0f req/s  p50 %6.0f us  p99 %6.0f us  CPU/req: server %5.1f us, load gen %4.1f us  other %4.1f%%\n' \
 		"$name" "$(jget "$T/$name.json" rps)" "$(jget "$T/$name.json" p50_us)" \
-		"$(jget "$T/$name.json" p99_us)" "$cpu"
+		"$(jget "$T/$name.json" p99_us)" "$cpu" "$gen" "$other"
+	awk "BEGIN { exit !($other > 5) }" &&
+		echo "bench/http: warning: other processes used $other% of the machine during $name" >&2
+	return 0
 }
 
 # wrk_run NAME URL SCRIPT [VAR=VALUE...]: warm up, then measure; the figures of the measured
 # run go to $T/NAME.json (common.lua's done), wrk's report to $T/NAME.out. With PROFILE=1
 # and BENCH_PERF set, the server is profiled during the measured run.
 wrk_run() {
-	local name=$1 url=$2 script=$3 c0 errs
+	local name=$1 url=$2 script=$3 errs
 	shift 3
 	env KB_LUA_DIR="$HERE" KB_NONCE="w$$" "$@" \
 		wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$HERE/$script" "$url" >/dev/null
 	[ -z "$PERF_DIR" ] || [ "${PROFILE:-0}" = 0 ] || perf_start "$name"
-	c0=$(cpu_ticks)
+	mark
 	env KB_LUA_DIR="$HERE" KB_NONCE="m$$" "$@" \
 		wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/$script" "$url" \
 		>"$T/$name.out"
@@ -146,7 +175,7 @@ wrk_run() {
 	errs=$(awk -F'"err_[a-z]*":' '{ s = 0; for (i = 2; i <= NF; i++) s += $i + 0; print s }' \
 		"$T/$name.json")
 	[ "$errs" = 0 ] || echo "bench/http: warning: $name had $errs errors: $(cat "$T/$name.json")" >&2
-	report "$name" "$c0"
+	report "$name"
 }
 
 perf_start() {
@@ -165,17 +194,17 @@ perf_stop() {
 # redis_run NAME PORT CONNS: warm up (which also sizes the run to last about DURATION
 # seconds: redis-benchmark counts requests, not time), then measure; figures to $T/NAME.json.
 redis_run() {
-	local name=$1 port=$2 conns=$3 line rps n c0
+	local name=$1 port=$2 conns=$3 line rps n
 	local args=(-h 127.0.0.1 -p "$port" -c "$conns" -P 1 --csv)
 	line=$(redis-benchmark "${args[@]}" -n $((conns * 300)) XADD bench '*' f v | tail -1)
 	rps=$(echo "$line" | awk -F'","' '{ print $2 + 0 }')
 	n=$(awk "BEGIN { n = int($rps * $WARMUP); print (n < 10000 ? 10000 : n) }")
 	redis-benchmark "${args[@]}" -n "$n" XADD bench '*' f v >/dev/null
 	n=$(awk "BEGIN { n = int($rps * $DURATION); print (n < 10000 ? 10000 : n) }")
-	c0=$(cpu_ticks)
+	mark
 	line=$(redis-benchmark "${args[@]}" -n "$n" XADD bench '*' f v | tail -1)
 	echo "$line" | awk -F'","' '{ printf "{\"requests\":%d,\"rps\":%s,\"p50_us\":%.1f,\"p99_us\":%.1f}\n", '"$n"', $2, $5 * 1000, $7 * 1000 }' >"$T/$name.json"
-	report "$name" "$c0"
+	report "$name"
 }
 
 # start NAME CHECK... -- COMMAND...: start a server in the background, remember its PID in
@@ -199,7 +228,8 @@ awk "BEGIN { exit !($load > 1.0) }" &&
 	echo "bench/http: warning: load average $load: other processes compete for the cores" >&2
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
 echo "bench/http: $(nproc) vCPU ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(uname -sr)"
-echo "  kappa $KAPPA (tree at $commit), $(nginx -v 2>&1 | sed 's/.*: //'), redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+[ -n "${KAPPA_BIN:-}" ] && commit="KAPPA_BIN" || commit="tree at $commit"
+echo "  $("$KAPPA" version 2>/dev/null) $KAPPA ($commit), $(nginx -v 2>&1 | sed 's/.*: //'), redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "  wrk -t$THREADS -c$CONNS, ${WARMUP} s warm-up + ${DURATION} s per figure, data in $T ($(df --output=fstype "$T" | tail -1))"
 echo
 
@@ -315,3 +345,5 @@ json server_cpu_us_append "$cpu_a" "us/request" "$cpu_n" "$(calc "$cpu_a / $cpu_
 json server_cpu_us_append_request_id "$(f kappa_append_request_id server_cpu_us)" "us/request"
 json server_cpu_us_batch "$(f kappa_append_batch$BATCH server_cpu_us)" "us/request"
 json server_cpu_us_query "$cpu_q" "us/request" "$cpu_n" "$(calc "$cpu_q / $cpu_n")"
+other=$(cat "$T"/*.json | sed -n 's/.*"other_cpu_pct":\([0-9.]*\).*/\1/p' | sort -n | tail -1)
+json other_cpu_pct_max "$other" "%"
