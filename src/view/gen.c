@@ -178,7 +178,7 @@ kp_gen_close(kp_gen *g)
 	free(g->nhs);
 	sqlite3_finalize(g->checkpoint);
 	for (int i = 0; i < g->npool; i++)
-		sqlite3_close(g->pool[i]);
+		kp_reader_close(g->pool[i]);
 	if (g->w)
 		sqlite3_close(g->w);
 	kp_log_iter_close(g->it);

@@ -154,30 +154,55 @@ bind_params(sqlite3_stmt *st, json_t *params, const kp_query_def *q, kappa_err *
 }
 
 /* Run 'sql' (one statement) on 'c' inside a read transaction; build the JSON answer. */
+/* A statement the reader keeps for its next queries (prepared on first use). */
+static sqlite3_stmt *
+kept(sqlite3 *c, sqlite3_stmt **slot, const char *sql)
+{
+	if (!*slot)
+		sqlite3_prepare_v3(c, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+	return *slot;
+}
+
+/* Run one statement and reset it; SQLITE_DONE or SQLITE_ROW on success. */
 static int
-run(sqlite3 *c, const char *sql, json_t *params, const kp_query_def *q, int adhoc,
+step_once(sqlite3_stmt *st)
+{
+	int s = st ? sqlite3_step(st) : SQLITE_ERROR;
+	if (st)
+		sqlite3_reset(st);
+	return s;
+}
+
+static int
+run(kp_reader *rd, const char *sql, json_t *params, const kp_query_def *q, size_t qi, int adhoc,
     uint64_t max_rows, uint64_t deadline_ns, char **out, kappa_err *err)
 {
+	sqlite3 *c = rd->c;
 	run_ctx r = {deadline_ns, 0, ""};
-	sqlite3_stmt *st = NULL, *cp = NULL;
+	sqlite3_stmt *st = NULL, *cp;
 	json_t *rows = json_array(), *res = NULL;
 	int rc = KAPPA_OK, truncated = 0;
 	sqlite3_progress_handler(c, 1000, progress, &r);
-	if (sqlite3_exec(c, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	if (step_once(kept(c, &rd->begin, "BEGIN")) != SQLITE_DONE) {
 		rc = KP_ERR(err, KAPPA_EIO, "cannot begin a read: %s", sqlite3_errmsg(c));
 		goto out;
 	}
 	sqlite3_int64 pos = 0;
-	if (sqlite3_prepare_v2(c, "SELECT position FROM kappa_checkpoint WHERE id = 1", -1, &cp,
-			       NULL) == SQLITE_OK &&
-	    sqlite3_step(cp) == SQLITE_ROW)
+	cp = kept(c, &rd->checkpoint, "SELECT position FROM kappa_checkpoint WHERE id = 1");
+	if (cp && sqlite3_step(cp) == SQLITE_ROW)
 		pos = sqlite3_column_int64(cp, 0);
-	if (adhoc)
-		sqlite3_set_authorizer(c, authorize, &r);
+	if (cp)
+		sqlite3_reset(cp);
 	const char *tail = NULL;
-	int prc = sqlite3_prepare_v2(c, sql, -1, &st, &tail);
-	if (adhoc)
+	int prc;
+	if (adhoc) {
+		sqlite3_set_authorizer(c, authorize, &r);
+		prc = sqlite3_prepare_v2(c, sql, -1, &st, &tail);
 		sqlite3_set_authorizer(c, NULL, NULL);
+	} else {
+		st = kept(c, &rd->queries[qi], sql);
+		prc = st ? SQLITE_OK : sqlite3_errcode(c);
+	}
 	if (prc != SQLITE_OK || !st) {
 		if (r.denied[0])
 			rc = KP_ERR(err, KAPPA_EINVAL, "not allowed in read-only SQL: %s",
@@ -232,9 +257,14 @@ run(sqlite3 *c, const char *sql, json_t *params, const kp_query_def *q, int adho
 	if (!*out)
 		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 rollback:
-	sqlite3_finalize(st);
-	sqlite3_finalize(cp);
-	sqlite3_exec(c, "COMMIT", NULL, NULL, NULL);
+	if (adhoc) {
+		sqlite3_finalize(st);
+	} else if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	if (step_once(kept(c, &rd->commit, "COMMIT")) != SQLITE_DONE)
+		sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
 out:
 	sqlite3_progress_handler(c, 0, NULL, NULL);
 	json_decref(rows);
@@ -284,9 +314,9 @@ query_common(kappa_db *db, const char *view, const char *query, const char *sql,
 		json_decref(params);
 		return rc;
 	}
-	sqlite3 *c;
+	kp_reader *rd;
 	kp_gen *g;
-	if ((rc = kp_view_borrow(v, &c, &g, err))) {
+	if ((rc = kp_view_borrow(v, &rd, &g, err))) {
 		json_decref(params);
 		return rc;
 	}
@@ -300,8 +330,9 @@ query_common(kappa_db *db, const char *view, const char *query, const char *sql,
 			sql = q->sql;
 	}
 	if (!rc)
-		rc = run(c, sql, params, q, !query, max_rows, deadline, result, err);
-	kp_view_give_back(v, g, c);
+		rc = run(rd, sql, params, q, q ? (size_t)(q - g->def->queries) : 0, !query,
+			 max_rows, deadline, result, err);
+	kp_view_give_back(v, g, rd);
 	json_decref(params);
 	return rc;
 }

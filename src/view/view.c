@@ -382,10 +382,51 @@ kp_view_wait(kp_view *v, uint64_t position, int64_t timeout_ms, kappa_err *err)
 	return rc;
 }
 
-int
-kp_view_borrow(kp_view *v, sqlite3 **conn, kp_gen **gen, kappa_err *err)
+void
+kp_reader_close(kp_reader *r)
 {
-	*conn = NULL;
+	if (!r)
+		return;
+	sqlite3_finalize(r->begin);
+	sqlite3_finalize(r->commit);
+	sqlite3_finalize(r->checkpoint);
+	for (size_t i = 0; r->queries && i < r->nqueries; i++)
+		sqlite3_finalize(r->queries[i]);
+	free(r->queries);
+	sqlite3_close(r->c);
+	free(r);
+}
+
+/* A new read connection: read-only, memory-mapped reads, named-query slots. */
+static int
+reader_open(kp_view *v, kp_gen *g, kp_reader **out, kappa_err *err)
+{
+	kp_reader *r = calloc(1, sizeof(*r));
+	if (r) {
+		r->nqueries = g->def->nqueries;
+		r->queries = calloc(r->nqueries ? r->nqueries : 1, sizeof(*r->queries));
+	}
+	if (!r || !r->queries) {
+		kp_reader_close(r);
+		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	}
+	if (sqlite3_open_v2(g->path, &r->c, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		int rc = KP_ERR(err, KAPPA_EIO, "cannot open view %s: %s", v->name,
+				r->c ? sqlite3_errmsg(r->c) : "out of memory");
+		kp_reader_close(r);
+		return rc;
+	}
+	sqlite3_busy_timeout(r->c, 5000);
+	sqlite3_exec(r->c, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
+	*out = r;
+	return KAPPA_OK;
+}
+
+int
+kp_view_borrow(kp_view *v, kp_reader **rd, kp_gen **gen, kappa_err *err)
+{
+	*rd = NULL;
 	*gen = NULL;
 	pthread_mutex_lock(&v->lock);
 	while (v->swapping)
@@ -395,34 +436,29 @@ kp_view_borrow(kp_view *v, sqlite3 **conn, kp_gen **gen, kappa_err *err)
 		pthread_mutex_unlock(&v->lock);
 		return KP_ERR(err, KAPPA_ENOTFOUND, "view %s has no database", v->name);
 	}
-	sqlite3 *c = g->npool ? g->pool[--g->npool] : NULL;
+	kp_reader *r = g->npool ? g->pool[--g->npool] : NULL;
 	g->borrowed++;
 	pthread_mutex_unlock(&v->lock);
-	if (!c) {
-		if (sqlite3_open_v2(g->path, &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-				    NULL) != SQLITE_OK) {
-			int r = KP_ERR(err, KAPPA_EIO, "cannot open view %s: %s", v->name,
-				       c ? sqlite3_errmsg(c) : "out of memory");
-			sqlite3_close(c);
-			kp_view_give_back(v, g, NULL);
-			return r;
-		}
-		sqlite3_busy_timeout(c, 5000);
+	int rc;
+	if (!r && (rc = reader_open(v, g, &r, err)) != KAPPA_OK) {
+		kp_view_give_back(v, g, NULL);
+		return rc;
 	}
-	*conn = c;
+	*rd = r;
 	*gen = g;
 	return KAPPA_OK;
 }
 
 void
-kp_view_give_back(kp_view *v, kp_gen *g, sqlite3 *c)
+kp_view_give_back(kp_view *v, kp_gen *g, kp_reader *r)
 {
 	pthread_mutex_lock(&v->lock);
-	if (c && g == v->cur && g->npool < (int)(sizeof(g->pool) / sizeof(g->pool[0])))
-		g->pool[g->npool++] = c;
-	else if (c)
-		sqlite3_close(c);
+	if (r && g == v->cur && g->npool < (int)(sizeof(g->pool) / sizeof(g->pool[0]))) {
+		g->pool[g->npool++] = r;
+		r = NULL;
+	}
 	g->borrowed--;
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
+	kp_reader_close(r); /* outside the lock */
 }

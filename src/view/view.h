@@ -68,6 +68,18 @@ typedef struct kp_hstmt {
 	int idx[8];
 } kp_hstmt;
 
+/* A read-only connection to a generation, with the statements it has prepared kept for the
+ * next query: a named query is parsed once per connection, not once per call. */
+typedef struct kp_reader {
+	sqlite3 *c;
+	sqlite3_stmt *begin, *commit, *checkpoint;
+	sqlite3_stmt **queries; /* one per named query of the generation's definition */
+	size_t nqueries;
+} kp_reader;
+
+/* Finalize a reader's statements and close it (NULL: nothing). */
+void kp_reader_close(kp_reader *r);
+
 /* A generation: the live database of a view, or the one being rebuilt beside it. */
 typedef struct kp_gen {
 	kp_view_def *def; /* owned */
@@ -80,7 +92,7 @@ typedef struct kp_gen {
 	kp_log_iter *it;
 	_Atomic uint64_t applied; /* events below this position are applied */
 	/* Readers: idle read-only connections, and how many are lent out. */
-	sqlite3 *pool[8];
+	kp_reader *pool[8];
 	int npool;
 	int borrowed;
 } kp_gen;
@@ -145,8 +157,8 @@ void kp_view_request_rebuild(kp_view *v, kp_view_def *def);
 void kp_view_status(kp_view *v, kappa_view_status *st);
 
 /* Borrow a read-only connection to the live database; *gen to give back. */
-int kp_view_borrow(kp_view *v, sqlite3 **conn, kp_gen **gen, kappa_err *err);
-void kp_view_give_back(kp_view *v, kp_gen *gen, sqlite3 *conn);
+int kp_view_borrow(kp_view *v, kp_reader **rd, kp_gen **gen, kappa_err *err);
+void kp_view_give_back(kp_view *v, kp_gen *gen, kp_reader *rd);
 /* Wait until the view has applied 'position' (or failed / timed out). */
 int kp_view_wait(kp_view *v, uint64_t position, int64_t timeout_ms, kappa_err *err);
 

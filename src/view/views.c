@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,9 +263,21 @@ kp_views_close(kappa_db *db)
 	db->views = NULL;
 }
 
+/* SQLite's allocation statistics take a global mutex on every allocation, which request
+ * threads and projectors then contend for; kappa does not read them. Only possible before
+ * SQLite initialises (if the embedding program already used SQLite, it stays as it is). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void
+sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 kappa_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_err *err)
 {
+	pthread_once(&sqlite_once, sqlite_setup);
 	int rc = kp_store_open(dir, options, out, err);
 	if (rc)
 		return rc;
