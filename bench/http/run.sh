@@ -317,33 +317,42 @@ printf '  server CPU per request: append %.1f us = %.1fx nginx, %.1fx Redis XADD
 	"$cpu_a" "$(calc "$cpu_a / $cpu_n")" "$(calc "$cpu_a / $cpu_r")" "$cpu_q" "$(calc "$cpu_q / $cpu_n")"
 echo
 
-# json METRIC VALUE UNIT [BASELINE RATIO [TARGET]] ("-" leaves a field out)
+# json CONNS PHASES METRIC VALUE UNIT [BASELINE RATIO [TARGET]]: one figure as a JSON line;
+# "-" leaves a field out. PHASES (comma-separated) are the measurements the figure comes
+# from: the line carries the largest share of the machine that other processes used
+# during them ("other_cpu_pct"; median.py leaves out figures measured while it was high).
 json() {
-	local s
-	s=$(printf '{"bench":"http","metric":"%s","connections":%s,"value":%s,"unit":"%s"' "$1" "$CONNS" "$2" "$3")
-	[ "${4:--}" = - ] || s+=$(printf ',"baseline":%s,"ratio":%s' "$4" "$5")
-	[ "${6:--}" = - ] || s+=$(printf ',"target":%s' "$6")
-	echo "$s}"
+	local s o p
+	s=$(printf '{"bench":"http","metric":"%s","connections":%s,"value":%s,"unit":"%s"' "$3" "$1" "$4" "$5")
+	[ "${6:--}" = - ] || s+=$(printf ',"baseline":%s,"ratio":%s' "$6" "$7")
+	[ "${8:--}" = - ] || s+=$(printf ',"target":%s' "$8")
+	o=0
+	for p in ${2//,/ }; do
+		o=$(awk "BEGIN { x = $(f "$p" other_cpu_pct); print (x > $o ? x : $o) }")
+	done
+	echo "$s,\"other_cpu_pct\":$o}"
 }
-json nginx_static_rps "$ceil" "req/s"
-json redis_xadd_always_rps "$redis" "req/s"
-json redis_xadd_always_p99_us "$(f redis_xadd_c$CONNS p99_us)" "us"
-[ "$REDIS_REF_CONNS" = "$CONNS" ] || echo "{\"bench\":\"http\",\"metric\":\"redis_xadd_always_rps\",\"connections\":$REDIS_REF_CONNS,\"value\":$redis_ref,\"unit\":\"req/s\"}"
-json appends_per_s "$app" "appends/s" "$redis" "$r_redis" "$T_REDIS"
-json appends_per_s_vs_http_ceiling "$app" "appends/s" "$ceil" "$r_ceil" "$T_CEIL"
-json append_p50_us "$app_p50" "us"
-json append_p99_us "$app_p99" "us" - - "$T_P99_US"
-json appends_with_request_id_per_s "$rid" "appends/s" "$app" "$r_rid"
-json append_with_request_id_p99_us "$rid_p99" "us"
-json batched_events_per_s "$batch_ev" "events/s" - - "$T_BATCH"
-json batched_p99_us "$batch_p99" "us"
-json queries_per_s "$qry" "queries/s" "$ceil" "$r_query" "$T_QUERY"
-json query_p99_us "$qry_p99" "us"
-json server_cpu_us_nginx_static "$cpu_n" "us/request"
-json server_cpu_us_redis_xadd "$cpu_r" "us/request"
-json server_cpu_us_append "$cpu_a" "us/request" "$cpu_n" "$(calc "$cpu_a / $cpu_n")"
-json server_cpu_us_append_request_id "$(f kappa_append_request_id server_cpu_us)" "us/request"
-json server_cpu_us_batch "$(f kappa_append_batch$BATCH server_cpu_us)" "us/request"
-json server_cpu_us_query "$cpu_q" "us/request" "$cpu_n" "$(calc "$cpu_q / $cpu_n")"
-other=$(cat "$T"/*.json | sed -n 's/.*"other_cpu_pct":\([0-9.]*\).*/\1/p' | sort -n | tail -1)
-json other_cpu_pct_max "$other" "%"
+C=$CONNS
+json $C nginx_static nginx_static_rps "$ceil" "req/s"
+json $C redis_xadd_c$CONNS redis_xadd_always_rps "$redis" "req/s"
+json $C redis_xadd_c$CONNS redis_xadd_always_p99_us "$(f redis_xadd_c$CONNS p99_us)" "us"
+[ "$REDIS_REF_CONNS" = "$CONNS" ] ||
+	json "$REDIS_REF_CONNS" redis_xadd_c$REDIS_REF_CONNS redis_xadd_always_rps "$redis_ref" "req/s"
+json $C kappa_append,redis_xadd_c$CONNS appends_per_s "$app" "appends/s" "$redis" "$r_redis" "$T_REDIS"
+json $C kappa_append,nginx_static appends_per_s_vs_http_ceiling "$app" "appends/s" "$ceil" "$r_ceil" "$T_CEIL"
+json $C kappa_append append_p50_us "$app_p50" "us"
+json $C kappa_append append_p99_us "$app_p99" "us" - - "$T_P99_US"
+json $C kappa_append_request_id,kappa_append appends_with_request_id_per_s "$rid" "appends/s" "$app" "$r_rid"
+json $C kappa_append_request_id append_with_request_id_p99_us "$rid_p99" "us"
+json $C kappa_append_batch$BATCH batched_events_per_s "$batch_ev" "events/s" - - "$T_BATCH"
+json $C kappa_append_batch$BATCH batched_p99_us "$batch_p99" "us"
+json $C kappa_query,nginx_static queries_per_s "$qry" "queries/s" "$ceil" "$r_query" "$T_QUERY"
+json $C kappa_query query_p99_us "$qry_p99" "us"
+json $C nginx_static server_cpu_us_nginx_static "$cpu_n" "us/request"
+json $C redis_xadd_c$CONNS server_cpu_us_redis_xadd "$cpu_r" "us/request"
+json $C kappa_append,nginx_static server_cpu_us_append "$cpu_a" "us/request" "$cpu_n" "$(calc "$cpu_a / $cpu_n")"
+json $C kappa_append_request_id server_cpu_us_append_request_id "$(f kappa_append_request_id server_cpu_us)" "us/request"
+json $C kappa_append_batch$BATCH server_cpu_us_batch "$(f kappa_append_batch$BATCH server_cpu_us)" "us/request"
+json $C kappa_query,nginx_static server_cpu_us_query "$cpu_q" "us/request" "$cpu_n" "$(calc "$cpu_q / $cpu_n")"
+json $C nginx_static loadgen_cpu_us_nginx_static "$(f nginx_static loadgen_cpu_us)" "us/request"
+json $C kappa_append loadgen_cpu_us_append "$(f kappa_append loadgen_cpu_us)" "us/request"
