@@ -5,7 +5,8 @@
 #   1. the HTTP ceiling: nginx answering a tiny static response (wrk, GET /)
 #   2. Redis 7 XADD with appendonly yes + appendfsync always (redis-benchmark), at the
 #      append concurrency and at 50 connections for reference
-#   3. kappa durable single-event appends (wrk + append.lua), fsync always, random streams
+#   3. kappa GET /health: its HTTP library (libmicrohttpd) with a trivial handler; then
+#      kappa durable single-event appends (wrk + append.lua), fsync always, random streams
 #      among BENCH_STREAMS; once more with a unique request_id per request (dedup cost)
 #   4. kappa batched appends, BENCH_BATCH events per request
 #   5. kappa named point queries (wrk + query.lua) on a view with one row per stream, after
@@ -254,9 +255,12 @@ redis_run redis_xadd_c$CONNS "$port" "$CONNS"
 stop "$SERVER"
 
 # ---- 3 and 4. kappa appends (no views: the append path alone) ------------------------------
+# First GET /health on the same server: the floor of its HTTP library (libmicrohttpd) with
+# a trivial synchronous handler, to tell the library's cost from the append path's.
 port=$(free_port)
 start kappa-append curl -sf "http://127.0.0.1:$port/health" -- \
 	"$KAPPA" serve --data "$T/kappa-append" --listen "127.0.0.1:$port" --fsync always
+wrk_run kappa_health "http://127.0.0.1:$port/health" static.lua
 PROFILE=1 wrk_run kappa_append "http://127.0.0.1:$port" append.lua KB_STREAMS="$STREAMS" KB_BATCH=1
 wrk_run kappa_append_request_id "http://127.0.0.1:$port" append.lua KB_STREAMS="$STREAMS" \
 	KB_BATCH=1 KB_REQUEST_ID=1
@@ -313,6 +317,10 @@ cpu_n=$(f nginx_static server_cpu_us)
 cpu_r=$(f redis_xadd_c$CONNS server_cpu_us)
 cpu_a=$(f kappa_append server_cpu_us)
 cpu_q=$(f kappa_query server_cpu_us)
+health=$(f kappa_health rps)
+cpu_h=$(f kappa_health server_cpu_us)
+printf '  kappa GET /health (its HTTP library with a trivial handler): %.0f req/s = %.3f of nginx, %.1f us CPU/req\n' \
+	"$health" "$(calc "$health / $ceil")" "$cpu_h"
 printf '  server CPU per request: append %.1f us = %.1fx nginx, %.1fx Redis XADD; query %.1f us = %.1fx nginx\n' \
 	"$cpu_a" "$(calc "$cpu_a / $cpu_n")" "$(calc "$cpu_a / $cpu_r")" "$cpu_q" "$(calc "$cpu_q / $cpu_n")"
 echo
@@ -339,6 +347,8 @@ json $C redis_xadd_c$CONNS redis_xadd_always_p99_us "$(f redis_xadd_c$CONNS p99_
 [ "$REDIS_REF_CONNS" = "$CONNS" ] ||
 	json "$REDIS_REF_CONNS" redis_xadd_c$REDIS_REF_CONNS redis_xadd_always_rps "$redis_ref" "req/s"
 json $C kappa_append,redis_xadd_c$CONNS appends_per_s "$app" "appends/s" "$redis" "$r_redis" "$T_REDIS"
+json $C kappa_health,nginx_static health_rps "$health" "req/s" "$ceil" "$(calc "$health / $ceil")"
+json $C kappa_append,kappa_health appends_per_s_vs_health "$app" "appends/s" "$health" "$(calc "$app / $health")"
 json $C kappa_append,nginx_static appends_per_s_vs_http_ceiling "$app" "appends/s" "$ceil" "$r_ceil" "$T_CEIL"
 json $C kappa_append append_p50_us "$app_p50" "us"
 json $C kappa_append append_p99_us "$app_p99" "us" - - "$T_P99_US"
@@ -348,6 +358,7 @@ json $C kappa_append_batch$BATCH batched_events_per_s "$batch_ev" "events/s" - -
 json $C kappa_append_batch$BATCH batched_p99_us "$batch_p99" "us"
 json $C kappa_query,nginx_static queries_per_s "$qry" "queries/s" "$ceil" "$r_query" "$T_QUERY"
 json $C kappa_query query_p99_us "$qry_p99" "us"
+json $C kappa_health server_cpu_us_health "$cpu_h" "us/request"
 json $C nginx_static server_cpu_us_nginx_static "$cpu_n" "us/request"
 json $C redis_xadd_c$CONNS server_cpu_us_redis_xadd "$cpu_r" "us/request"
 json $C kappa_append,nginx_static server_cpu_us_append "$cpu_a" "us/request" "$cpu_n" "$(calc "$cpu_a / $cpu_n")"
