@@ -32,7 +32,7 @@ static const char usage_text[] =
 	"                   [--max-body BYTES] [--max-header BYTES] [--max-connections N]\n"
 	"                   [--max-subscribers N] [--max-inflight N] [--idle-timeout S]\n"
 	"                   [--request-timeout S] [--query-timeout MS] [--heartbeat S]\n"
-	"                   [--threads N]\n"
+	"                   [--threads N] [--query-threads N] [--max-queued-queries N]\n"
 	"\n"
 	"Serves the database in DIR over HTTP/JSON (see docs/http.md). Without --auth-file the\n"
 	"server is open and listens on loopback addresses only. SIGTERM or SIGINT stop it\n"
@@ -69,6 +69,8 @@ static const struct {
 	{"--query-timeout", offsetof(kp_server_options, query_timeout_ms), 0},
 	{"--heartbeat", offsetof(kp_server_options, heartbeat_s), 0},
 	{"--threads", offsetof(kp_server_options, threads), 0},
+	{"--query-threads", offsetof(kp_server_options, query_threads), 0},
+	{"--max-queued-queries", offsetof(kp_server_options, max_queued_queries), 0},
 };
 
 /* Set a numeric limit from its flag. 1 if 'a' is one, 0 if not, -1 if its value is bad. */

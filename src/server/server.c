@@ -30,6 +30,8 @@ kp_server_options_init(kp_server_options *o)
 	o->query_timeout_ms = 5000;
 	o->heartbeat_s = 15;
 	o->threads = 4;
+	o->query_threads = 8;
+	o->max_queued_queries = 1024;
 }
 
 void
@@ -347,6 +349,7 @@ parse_listen(const char *listen, struct sockaddr_in *sa, kappa_err *err)
 static void
 free_server(kp_server *s)
 {
+	kp_workers_stop(s->workers);
 	kp_sse_hub_free(s->sse);
 	kp_auth_free(s->auth);
 	pthread_mutex_destroy(&s->conns_lock);
@@ -371,7 +374,7 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 			      o->listen);
 	if (!o->max_body_bytes || !o->max_connections || !o->max_header_bytes ||
 	    !o->max_inflight_appends || !o->request_timeout_s || !o->heartbeat_s ||
-	    !o->query_timeout_ms || !o->threads)
+	    !o->query_timeout_ms || !o->threads || !o->query_threads || !o->max_queued_queries)
 		return KP_ERR(err, KAPPA_EINVAL, "server limits must be positive");
 	kp_server *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -386,7 +389,8 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 		free_server(s);
 		return rc;
 	}
-	if (kp_sse_hub_new(s, &s->sse) != KAPPA_OK) {
+	if (kp_sse_hub_new(s, &s->sse) != KAPPA_OK ||
+	    kp_workers_start(s, o->query_threads, &s->workers) != KAPPA_OK) {
 		free_server(s);
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	}
@@ -428,7 +432,8 @@ kp_server_stop(kp_server *s)
 	/* In-flight appends finish, resume their connections and send their answers. */
 	for (int i = 0; i < 1000; i++) {
 		int busy = reap_slow(s, 1);
-		if (!busy && !atomic_load(&s->inflight) && !kp_sse_hub_count(s->sse))
+		if (!busy && !atomic_load(&s->inflight) && !atomic_load(&s->queries) &&
+		    !kp_sse_hub_count(s->sse))
 			break;
 		if (i % 10 == 0)
 			kp_sse_hub_wake(s->sse, 1);

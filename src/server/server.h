@@ -29,6 +29,8 @@ typedef struct kp_server_options {
 	unsigned query_timeout_ms;     /* named queries and SQL (default 5000) */
 	unsigned heartbeat_s;	       /* subscriber keep-alive comment (default 15) */
 	unsigned threads;	       /* request threads (default 4) */
+	unsigned query_threads;	       /* threads running queries (default 8) */
+	unsigned max_queued_queries;   /* queries waiting for a thread; beyond: 503 (1024) */
 	/* One line per start, stop and error, "key=value ...". NULL: silent. */
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;

@@ -57,6 +57,7 @@ typedef struct kp_server_metrics {
 } kp_server_metrics;
 
 typedef struct kp_sse_hub kp_sse_hub;
+typedef struct kp_workers kp_workers;
 typedef struct kp_conn kp_conn;
 
 struct kp_server {
@@ -66,7 +67,9 @@ struct kp_server {
 	kp_auth *auth; /* NULL: open (loopback only) */
 	kp_sse_hub *sse;
 	kp_server_metrics m;
+	kp_workers *workers;	/* run queries off the event threads */
 	atomic_int inflight;	/* appends waiting for their answer */
+	atomic_int queries;	/* queries handed to the workers, not yet answered */
 	atomic_int connections; /* open connections */
 	atomic_int stopping;
 	int64_t started_ms; /* wall clock */
@@ -172,6 +175,27 @@ enum MHD_Result kp_http_subscribe(kp_request *r);
 enum MHD_Result kp_http_audit_digest(kp_request *r);
 enum MHD_Result kp_http_audit_key(kp_request *r);
 enum MHD_Result kp_http_audit_verify(kp_request *r);
+
+/* ---- workers.c ----------------------------------------------------------------------- */
+
+#define KP_MAX_WORKERS 64
+
+/* A query for the workers: a named query (query set) or SQL (sql set) of 'view'. */
+typedef struct kp_job {
+	kp_request *r;
+	char *view, *query, *sql, *params; /* owned */
+	uint64_t min_position;		   /* KAPPA_NO_POSITION: none */
+	int64_t timeout_ms;
+	struct kp_job *next;
+} kp_job;
+
+int kp_workers_start(kp_server *s, unsigned n, kp_workers **out);
+/* Run what is queued, then stop the threads. */
+void kp_workers_stop(kp_workers *w);
+/* Suspend r's connection and queue 'j' (taken over); answers 503 busy when the queue is
+ * full. */
+enum MHD_Result kp_workers_submit(kp_request *r, kp_job *j);
+void kp_job_free(kp_job *j);
 
 /* ---- metrics.c ----------------------------------------------------------------------- */
 

@@ -92,11 +92,15 @@ run_query(kp_request *r, const char *view, const char *q)
 		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
 				     "too many query parameters");
 	}
-	char *ptext = kp_dump(params), *res = NULL;
-	kappa_err err;
-	int rc = kappa_query(s->db, view, q, ptext, minpos, (int64_t)timeout, &res, &err);
-	free(ptext);
-	return rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, MHD_HTTP_OK, res);
+	kp_job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->params = kp_dump(params)) || !(j->view = strdup(view)) ||
+	    !(j->query = strdup(q))) {
+		kp_job_free(j);
+		return MHD_NO;
+	}
+	j->min_position = minpos;
+	j->timeout_ms = (int64_t)timeout;
+	return kp_workers_submit(r, j);
 }
 
 static enum MHD_Result
@@ -114,21 +118,20 @@ run_sql(kp_request *r, const char *view)
 				     "the body must be {\"sql\": TEXT, \"params\": {...}, "
 				     "\"min_position\": P}");
 	}
-	char *ptext = NULL, *res = NULL;
-	kappa_err err;
-	int64_t timeout = (int64_t)r->srv->o.query_timeout_ms;
-	int rc = json_is_integer(minpos)
-			 ? kappa_view_wait(r->srv->db, view, (uint64_t)json_integer_value(minpos),
-					   timeout, &err)
-			 : KAPPA_OK;
-	if (!rc && params && !(ptext = json_dumps(params, JSON_COMPACT)))
-		rc = KP_ERR(&err, KAPPA_ENOMEM, "out of memory");
-	if (!rc)
-		rc = kappa_sql(r->srv->db, view, json_string_value(sql), ptext, 0, timeout, &res,
-			       &err);
-	free(ptext);
+	kp_job *j = calloc(1, sizeof(*j));
+	int ok = j && (j->view = strdup(view)) && (j->sql = strdup(json_string_value(sql))) &&
+		 (!params || (j->params = json_dumps(params, JSON_COMPACT)));
+	if (ok) {
+		j->min_position = json_is_integer(minpos) ? (uint64_t)json_integer_value(minpos)
+							  : KAPPA_NO_POSITION;
+		j->timeout_ms = (int64_t)r->srv->o.query_timeout_ms;
+	}
 	json_decref(b);
-	return rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, MHD_HTTP_OK, res);
+	if (!ok) {
+		kp_job_free(j);
+		return MHD_NO;
+	}
+	return kp_workers_submit(r, j);
 }
 
 enum MHD_Result

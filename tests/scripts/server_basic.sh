@@ -105,6 +105,21 @@ created=$(grep -c '^201$' "$T/codes")
 req GET "/log?from=0&limit=1000"
 check "positions stay dense under concurrency" 200 '"next":202,"head":202' "$ST" "$BODY"
 
+# Queries run on worker threads: six read-your-writes waits for a position far ahead do not
+# stall the event threads (there are four), so other requests answer at once meanwhile.
+waiters=()
+for i in 1 2 3 4 5 6; do
+	curl -s -m 10 -o "$T/wait.$i" -w '%{http_code}\n' "$BASE/views/counts/queries/by_stream?stream=user-1&min_position=999999&timeout_ms=1500" >"$T/wait.$i.status" &
+	waiters+=($!)
+done
+sleep 0.3
+t0=$(date +%s%N)
+req GET "/views/counts/queries/by_stream?stream=user-1"
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+[ "$ST" = 200 ] && [ "$ms" -lt 700 ] && ok "a query answers in ${ms} ms while six others wait for min_position" || bad "a query answers while six others wait for min_position" "status $ST after ${ms} ms"
+wait "${waiters[@]}"
+[ "$(cat "$T"/wait.*.status | sort -u)" = 504 ] && grep -q '"code":"timeout"' "$T/wait.1" && ok "the waits end in 504 timeout" || bad "the waits end in 504 timeout" "$(cat "$T"/wait.*.status)" "$(cat "$T/wait.1")"
 req POST /streams/007 '{"events":[{"type":"Tick","data":{"n":3}}]}'
 P007=$(echo "$BODY" | sed -n 's/.*"last_position":\([0-9]*\).*/\1/p')
 req GET "/views/counts/queries/by_stream?stream=007&min_position=$P007"
