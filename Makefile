@@ -4,6 +4,7 @@
 #   make test       build and run every test; the last line is "N passed, N failed"
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      build and run the benchmarks (figures as JSON lines at the end)
+#   make bench-http the HTTP benchmark against nginx and Redis (bench/http/run.sh)
 #   make run        the server on the social example (loads it on the first run)
 #   make install    PREFIX=/usr/local: kappa, libkappa.a/.so, kappa.h, kappa.pc
 #   make lint       cppcheck (and clang-tidy when CLANG_TIDY=1)
@@ -48,7 +49,7 @@ BENCHLIB_OBJ = $(BENCHLIB_SRC:%.c=$(BUILD)/%.o)
 STAMP = $(BUILD)/.setup-done
 
 .SECONDARY:
-.PHONY: all test asan bench run install clean lint format format-check setup
+.PHONY: all test asan bench bench-http run install clean lint format format-check setup
 .DEFAULT_GOAL := all
 
 all: $(STAMP) $(BUILD)/libkappa.a $(BUILD)/libkappa.so $(BUILD)/kappa
@@ -102,6 +103,11 @@ asan:
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+# The HTTP benchmark (nginx, Redis and kappa in one run; best on an otherwise idle machine).
+bench-http: all
+	@scripts/setup-bench
+	@bench/http/run.sh
 
 # `make run`: the social example (scripts/run-social): on a first run with no log in
 # RUN_DATA, load the example views and a generated dataset (with a progress bar), then serve

@@ -21,7 +21,7 @@ kp_server_options_init(kp_server_options *o)
 	memset(o, 0, sizeof(*o));
 	o->listen = "127.0.0.1:7070";
 	o->max_body_bytes = 16u << 20;
-	o->max_header_bytes = 64u << 10;
+	o->max_header_bytes = 16u << 10;
 	o->max_connections = 1024;
 	o->max_inflight_appends = 8192;
 	o->max_subscribers = 256;
@@ -29,7 +29,8 @@ kp_server_options_init(kp_server_options *o)
 	o->request_timeout_s = 30;
 	o->query_timeout_ms = 5000;
 	o->heartbeat_s = 15;
-	o->threads = 4;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	o->threads = ncpu < 2 ? 2 : ncpu > 16 ? 16 : (unsigned)ncpu; /* one per core */
 	o->query_threads = 8;
 	o->max_queued_queries = 1024;
 }

@@ -20,7 +20,7 @@ typedef struct kp_server_options {
 	const char *listen;	       /* "127.0.0.1:7070" */
 	const char *auth_file;	       /* tokens (see auth.h); NULL: open, loopback only */
 	uint64_t max_body_bytes;       /* default 16 MiB */
-	unsigned max_header_bytes;     /* request line and headers, default 64 KiB */
+	unsigned max_header_bytes;     /* request line and headers, default 16 KiB */
 	unsigned max_connections;      /* default 1024 */
 	unsigned max_inflight_appends; /* beyond: 503 busy (default 8192) */
 	unsigned max_subscribers;      /* /subscribe streams (default 256) */
@@ -28,7 +28,7 @@ typedef struct kp_server_options {
 	unsigned request_timeout_s;    /* headers + body must arrive within this (default 30) */
 	unsigned query_timeout_ms;     /* named queries and SQL (default 5000) */
 	unsigned heartbeat_s;	       /* subscriber keep-alive comment (default 15) */
-	unsigned threads;	       /* request threads (default 4) */
+	unsigned threads;	       /* event threads (default: one per core, 2 to 16) */
 	unsigned query_threads;	       /* threads running queries (default 8) */
 	unsigned max_queued_queries;   /* queries waiting for a thread; beyond: 503 (1024) */
 	/* One line per start, stop and error, "key=value ...". NULL: silent. */
