@@ -422,12 +422,23 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 	return KAPPA_OK;
 }
 
+int
+kp_server_enter(kp_server *s, atomic_int *counter)
+{
+	atomic_fetch_add(counter, 1); /* first count, then look: pairs with the stop's order */
+	if (!atomic_load(&s->draining))
+		return 1;
+	atomic_fetch_sub(counter, 1);
+	return 0;
+}
+
 void
 kp_server_stop(kp_server *s)
 {
 	if (!s)
 		return;
 	MHD_socket lsock = MHD_quiesce_daemon(s->d); /* no new connections */
+	atomic_store(&s->draining, 1);		     /* no new suspended requests */
 	kp_sse_hub_wake(s->sse, 1);		     /* subscribers get their last line */
 	reap_slow(s, 1); /* idle keep-alive connections and half-sent requests: close */
 	/* In-flight appends finish, resume their connections and send their answers. */
@@ -436,6 +447,9 @@ kp_server_stop(kp_server *s)
 		if (!busy && !atomic_load(&s->inflight) && !atomic_load(&s->queries) &&
 		    !kp_sse_hub_count(s->sse))
 			break;
+		if (i >= 200 && !atomic_load(&s->inflight) && !atomic_load(&s->queries) &&
+		    !kp_sse_hub_count(s->sse))
+			break; /* only slow readers of answers are left: stopping cuts them */
 		if (i % 10 == 0)
 			kp_sse_hub_wake(s->sse, 1);
 		usleep(5000);

@@ -72,7 +72,8 @@ struct kp_server {
 	atomic_int queries;	/* queries handed to the workers, not yet answered */
 	atomic_int connections; /* open connections */
 	atomic_int stopping;
-	int64_t started_ms; /* wall clock */
+	atomic_int draining; /* stopping: no new suspended requests (kp_server_enter) */
+	int64_t started_ms;  /* wall clock */
 
 	/* Connections, for the slow-request reaper. */
 	pthread_mutex_t conns_lock;
@@ -203,6 +204,12 @@ void kp_metrics_count(kp_server *s, kp_route route, unsigned status, int64_t ns)
 enum MHD_Result kp_http_metrics(kp_request *r);
 
 /* ---- server.c ------------------------------------------------------------------------ */
+
+/* Count a request that will suspend its connection in 'counter', unless the server is
+ * draining: returns 0 then (and counts nothing). The stop sets 'draining' and then waits for
+ * the counters to reach zero, so no connection is still suspended when the daemon stops
+ * (libmicrohttpd aborts on that). */
+int kp_server_enter(kp_server *s, atomic_int *counter);
 
 /* One structured line to the server's log. */
 void kp_server_log(kp_server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -219,6 +219,20 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 	}
 }
 
+/* Free a subscriber (already off the hub's list, or never on it). */
+static void
+sse_release(kp_sse *x)
+{
+	if (!x)
+		return;
+	kappa_sub_free(x->sub);
+	for (size_t i = 0; i < x->ntypes; i++)
+		free(x->types[i]);
+	free(x->prefix);
+	kp_buf_release(&x->out);
+	free(x);
+}
+
 static void
 sse_free(void *cls)
 {
@@ -233,12 +247,7 @@ sse_free(void *cls)
 		x->next->prev = x->prev;
 	h->count--;
 	pthread_mutex_unlock(&h->lock);
-	kappa_sub_free(x->sub);
-	for (size_t i = 0; i < x->ntypes; i++)
-		free(x->types[i]);
-	free(x->prefix);
-	kp_buf_release(&x->out);
-	free(x);
+	sse_release(x);
 }
 
 /* ?types=A,B and ?stream_prefix=P. Returns NULL or why not. */
@@ -319,14 +328,7 @@ kp_http_subscribe(kp_request *r)
 		pthread_mutex_lock(&h->lock);
 		h->count--;
 		pthread_mutex_unlock(&h->lock);
-		if (x) {
-			kappa_sub_free(x->sub);
-			for (size_t i = 0; i < x->ntypes; i++)
-				free(x->types[i]);
-			free(x->prefix);
-			kp_buf_release(&x->out);
-			free(x);
-		}
+		sse_release(x);
 		return rc ? kp_send_kappa_error(r, rc, &err)
 			  : kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
 	}

@@ -337,10 +337,12 @@ kp_http_append(kp_request *r, const char *stream)
 	enum MHD_Result ret = MHD_YES;
 	if (why) {
 		ret = kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
+	} else if (!kp_server_enter(s, &s->inflight)) {
+		ret = kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "closed",
+					 "the server is stopping");
 	} else {
 		kappa_err err;
 		MHD_suspend_connection(r->conn);
-		atomic_fetch_add(&s->inflight, 1);
 		int rc = kappa_append_async(s->db, stream, expected, rid, a.ev, a.n, a.cl, a.m,
 					    appended, r, &err);
 		if (rc != KAPPA_OK) /* refused at once: answer through the same path */

@@ -131,12 +131,18 @@ kp_workers_submit(kp_request *r, kp_job *j)
 {
 	kp_server *s = r->srv;
 	kp_workers *w = s->workers;
+	if (!kp_server_enter(s, &s->queries)) {
+		kp_job_free(j);
+		return kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "closed",
+					  "the server is stopping");
+	}
 	pthread_mutex_lock(&w->lock);
 	int full = w->queued >= s->o.max_queued_queries || w->stopping;
-	if (!full) {
+	if (full) {
+		atomic_fetch_sub(&s->queries, 1);
+	} else {
 		j->r = r;
 		MHD_suspend_connection(r->conn);
-		atomic_fetch_add(&s->queries, 1);
 		if (w->tail)
 			w->tail->next = j;
 		else
