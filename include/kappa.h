@@ -309,6 +309,14 @@ void kappa_audit_public_key(kappa_db *db, uint8_t pk[32]);
 void kappa_digest_message(const kappa_digest *d, uint8_t out[KAPPA_DIGEST_MESSAGE]);
 /* 1 if 'd' carries a valid signature by 'pk', else 0. */
 int kappa_digest_signed_by(const kappa_digest *d, const uint8_t pk[32]);
+/* A digest as JSON (the form GET /audit/digest answers and `kappa verify --digest` reads):
+ * {"position", "chain_hash", "time", "time_ms", "signature", "public_key"}, hex for the
+ * bytes; malloc'ed (free with kappa_free), NULL when out of memory. */
+char *kappa_digest_to_json(const kappa_digest *d, const uint8_t pk[32]);
+/* Read that JSON: "position" and "chain_hash" are required. *signed_ok: 1 if it carries a
+ * valid signature by its "public_key", 0 if the signature is wrong, -1 if it has none.
+ * Errors: KAPPA_EINVAL. */
+int kappa_digest_from_json(const char *json, kappa_digest *d, int *signed_ok, kappa_err *err);
 
 typedef struct kappa_verify_result {
 	uint64_t first_position, end_position; /* verified: [first, end) */

@@ -6,6 +6,8 @@
  * on other errors.
  */
 #include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,52 +22,21 @@ print_line(void *ctx, const char *line)
 	printf("%s\n", line);
 }
 
-static int
-unhex(const char *s, uint8_t *out, size_t n)
-{
-	if (!s || strlen(s) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < 2 * n; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
-		if (v < 0)
-			return -1;
-		out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] << 4) | v : v);
-	}
-	return 0;
-}
-
-/* Read a digest saved from GET /audit/digest. Returns 0, or -1 with a message printed.
- * *signed_ok: 1 valid signature, 0 invalid, -1 none in the file. */
+/* Read a digest saved from GET /audit/digest. Returns 0, or -1 with a message printed. */
 static int
 load_digest(const char *path, kappa_digest *d, int *signed_ok)
 {
 	json_error_t je;
 	json_t *j = json_load_file(path, 0, &je);
-	memset(d, 0, sizeof(*d));
-	*signed_ok = -1;
-	json_t *pos = json_object_get(j, "position"), *ch = json_object_get(j, "chain_hash");
-	if (!json_is_integer(pos) || json_integer_value(pos) < 0 ||
-	    unhex(json_string_value(ch), d->chain, 32) < 0) {
-		fprintf(stderr, "kappa verify: %s: not a digest (%s)\n", path,
-			j ? "needs \"position\" and a 64-digit \"chain_hash\"" : je.text);
-		json_decref(j);
-		return -1;
-	}
-	d->position = (uint64_t)json_integer_value(pos);
-	json_t *sig = json_object_get(j, "signature"), *pk = json_object_get(j, "public_key"),
-	       *t = json_object_get(j, "time_ms");
-	uint8_t key[32];
-	if (json_is_integer(t) && unhex(json_string_value(sig), d->signature, 64) == 0 &&
-	    unhex(json_string_value(pk), key, 32) == 0) {
-		d->time_ms = json_integer_value(t);
-		*signed_ok = kappa_digest_signed_by(d, key);
-	}
+	int parsed = j != NULL;
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
-	return 0;
+	kappa_err err;
+	int rc = kappa_digest_from_json(text, d, signed_ok, &err);
+	free(text);
+	if (rc)
+		fprintf(stderr, "kappa verify: %s: %s\n", path, parsed ? err.msg : je.text);
+	return rc ? -1 : 0;
 }
 
 int
@@ -110,10 +81,9 @@ kp_cmd_verify(int argc, char **argv)
 		fprintf(stderr, "kappa verify: %s\n", err.msg);
 		return kp_err_exit_status(rc);
 	}
-	printf("chain at %llu: ", (unsigned long long)res.end_position);
-	for (int i = 0; i < 32; i++)
-		printf("%02x", res.chain[i]);
-	printf("\n");
+	char hex[65];
+	printf("chain at %llu: %s\n", (unsigned long long)res.end_position,
+	       sodium_bin2hex(hex, sizeof(hex), res.chain, 32));
 	if (digest_file) {
 		printf("extends the digest at position %llu%s\n", (unsigned long long)d.position,
 		       signed_ok == 1	? " (signature valid)"

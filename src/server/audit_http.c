@@ -3,37 +3,18 @@
  * /audit/key (the node's public key) and GET /audit/verify (admin: recompute the whole
  * chain, optionally against a digest given as ?position=&chain_hash=).
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/clock.h"
+#include <sodium.h>
+
 #include "server/server_int.h"
 
 static json_t *
 hex_json(const uint8_t *p, size_t n)
 {
-	char hex[200];
-	for (size_t i = 0; i < n && 2 * i + 2 < sizeof(hex); i++)
-		snprintf(hex + 2 * i, 3, "%02x", p[i]);
-	hex[2 * n < sizeof(hex) ? 2 * n : sizeof(hex) - 1] = '\0';
-	return json_string(hex);
-}
-
-static int
-unhex(const char *s, uint8_t *out, size_t n)
-{
-	if (!s || strlen(s) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
+	char hex[2 * 64 + 1];
+	return json_string(sodium_bin2hex(hex, sizeof(hex), p, n < 64 ? n : 64));
 }
 
 enum MHD_Result
@@ -46,14 +27,7 @@ kp_http_audit_digest(kp_request *r)
 		return kp_send_kappa_error(r, rc, &err);
 	uint8_t pk[32];
 	kappa_audit_public_key(r->srv->db, pk);
-	char t[KP_TIME_TEXT];
-	kp_format_time_ms(d.time_ms, t);
-	return kp_send_json(
-		r, MHD_HTTP_OK,
-		kp_dump(json_pack("{s:I, s:o, s:s, s:I, s:o, s:o}", "position",
-				  (json_int_t)d.position, "chain_hash", hex_json(d.chain, 32),
-				  "time", t, "time_ms", (json_int_t)d.time_ms, "signature",
-				  hex_json(d.signature, 64), "public_key", hex_json(pk, 32))));
+	return kp_send_json(r, MHD_HTTP_OK, kappa_digest_to_json(&d, pk));
 }
 
 enum MHD_Result
@@ -78,7 +52,11 @@ kp_http_audit_verify(kp_request *r)
 	if (ch || pos != UINT64_MAX) {
 		memset(&d, 0, sizeof(d));
 		d.position = pos;
-		if (pos == UINT64_MAX || unhex(ch, d.chain, 32) < 0)
+		size_t len = 0;
+		const char *end = NULL;
+		if (pos == UINT64_MAX || !ch ||
+		    sodium_hex2bin(d.chain, 32, ch, strlen(ch), NULL, &len, &end) != 0 ||
+		    len != 32 || *end)
 			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
 					     "a digest is position=P&chain_hash=64 hex digits");
 		dp = &d;

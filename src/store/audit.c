@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,62 @@ kappa_digest_signed_by(const kappa_digest *d, const uint8_t pk[32])
 	uint8_t m[KAPPA_DIGEST_MESSAGE];
 	kappa_digest_message(d, m);
 	return crypto_sign_verify_detached(d->signature, m, sizeof(m), pk) == 0;
+}
+
+/* Exactly 'n' bytes from 2n hex digits. */
+static int
+unhex(const char *s, uint8_t *out, size_t n)
+{
+	size_t len = 0;
+	const char *end = NULL;
+	return s && sodium_hex2bin(out, n, s, strlen(s), NULL, &len, &end) == 0 && len == n &&
+			       *end == '\0'
+		       ? 0
+		       : -1;
+}
+
+char *
+kappa_digest_to_json(const kappa_digest *d, const uint8_t pk[32])
+{
+	char chain[65], sig[129], key[65], t[KP_TIME_TEXT];
+	sodium_bin2hex(chain, sizeof(chain), d->chain, 32);
+	sodium_bin2hex(sig, sizeof(sig), d->signature, 64);
+	sodium_bin2hex(key, sizeof(key), pk, 32);
+	kp_format_time_ms(d->time_ms, t);
+	json_t *j = json_pack("{s:I, s:s, s:s, s:I, s:s, s:s}", "position", (json_int_t)d->position,
+			      "chain_hash", chain, "time", t, "time_ms", (json_int_t)d->time_ms,
+			      "signature", sig, "public_key", key);
+	char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	return out;
+}
+
+int
+kappa_digest_from_json(const char *text, kappa_digest *d, int *signed_ok, kappa_err *err)
+{
+	memset(d, 0, sizeof(*d));
+	*signed_ok = -1;
+	json_error_t je;
+	json_t *j = text ? json_loads(text, 0, &je) : NULL;
+	json_t *pos = json_object_get(j, "position"), *ch = json_object_get(j, "chain_hash");
+	if (!json_is_integer(pos) || json_integer_value(pos) < 0 ||
+	    unhex(json_string_value(ch), d->chain, 32) < 0) {
+		int rc = KP_ERR(err, KAPPA_EINVAL, "not a digest: %s",
+				j ? "needs \"position\" and a 64-digit \"chain_hash\"" : je.text);
+		json_decref(j);
+		return rc;
+	}
+	d->position = (uint64_t)json_integer_value(pos);
+	json_t *t = json_object_get(j, "time_ms");
+	uint8_t key[32];
+	if (json_is_integer(t) &&
+	    unhex(json_string_value(json_object_get(j, "signature")), d->signature, 64) == 0 &&
+	    unhex(json_string_value(json_object_get(j, "public_key")), key, 32) == 0) {
+		d->time_ms = json_integer_value(t);
+		*signed_ok = kappa_digest_signed_by(d, key);
+	}
+	json_decref(j);
+	return KAPPA_OK;
 }
 
 int

@@ -220,8 +220,7 @@ kp_view_def_parse(const char *file, const char *text, kp_view_def **out, kappa_e
 	}
 	uint8_t h[16];
 	crypto_generichash(h, sizeof(h), (const uint8_t *)text, strlen(text), NULL, 0);
-	for (int i = 0; i < 16; i++)
-		snprintf(d->hash + 2 * i, 3, "%02x", h[i]);
+	sodium_bin2hex(d->hash, 33, h, sizeof(h));
 
 	int sect = S_PRE, lineno = 0;
 	char *cur = NULL;
