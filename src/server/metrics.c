@@ -108,52 +108,66 @@ label_value(const char *in, char *outv, size_t n)
 	outv[i] = '\0';
 }
 
+/* The views' statuses, gathered so each metric family can list every view together (the
+ * text format wants a family's lines after its one HELP/TYPE). */
+typedef struct view_list {
+	kappa_view_status *v;
+	size_t n, cap;
+	int oom;
+} view_list;
+
 static void
 view_cb(void *ctx, const kappa_view_status *st)
 {
-	out *o = ctx;
-	char v[80];
-	label_value(st->name, v, sizeof(v));
-	put(o, "kappa_view_position{view=\"%s\"} %llu\n", v, (unsigned long long)st->position);
-	put(o, "kappa_view_lag_events{view=\"%s\"} %llu\n", v, (unsigned long long)st->lag);
-	put(o, "kappa_view_apply_rate{view=\"%s\"} %.17g\n", v, st->events_per_s);
-	for (int s = KAPPA_VIEW_CATCHING_UP; s <= KAPPA_VIEW_STOPPED; s++)
-		put(o, "kappa_view_state{view=\"%s\",state=\"%s\"} %d\n", v,
-		    kappa_view_state_name((kappa_view_state)s), st->state == (kappa_view_state)s);
+	view_list *l = ctx;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? 2 * l->cap : 8;
+		kappa_view_status *nv = realloc(l->v, nc * sizeof(*nv));
+		if (!nv) {
+			l->oom = 1;
+			return;
+		}
+		l->v = nv;
+		l->cap = nc;
+	}
+	l->v[l->n++] = *st;
 }
 
 static void
 views_section(out *o, kappa_db *db)
 {
-	/* The views' lines come in one pass; each family's HELP/TYPE precedes its first line,
-	 * which the text format requires only per family, so they are grouped first. */
-	out tmp = {0};
+	view_list l = {0};
 	kappa_err err;
-	kappa_views_list(db, view_cb, &tmp, &err);
-	static const struct {
-		const char *name, *type, *help;
-	} fam[] = {
-		{"kappa_view_position", "gauge", "Events below this position are applied."},
-		{"kappa_view_lag_events", "gauge", "Head minus the view's position."},
-		{"kappa_view_apply_rate", "gauge", "Events applied per second, recently."},
-		{"kappa_view_state", "gauge", "1 for the view's current state."},
-	};
-	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
-		meta(o, fam[f].name, fam[f].type, fam[f].help);
-		size_t fl = strlen(fam[f].name);
-		const char *p = (const char *)tmp.b.data, *end = p + tmp.b.len;
-		while (p && p < end) {
-			const char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t ll = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-			if (ll > fl && !memcmp(p, fam[f].name, fl) && p[fl] == '{' &&
-			    kp_buf_append(&o->b, p, ll) < 0)
-				o->oom = 1;
-			p += ll;
-		}
-	}
-	if (tmp.oom)
+	kappa_views_list(db, view_cb, &l, &err);
+	if (l.oom)
 		o->oom = 1;
-	kp_buf_release(&tmp.b);
+	char v[80];
+	meta(o, "kappa_view_position", "gauge", "Events below this position are applied.");
+	for (size_t i = 0; i < l.n; i++) {
+		label_value(l.v[i].name, v, sizeof(v));
+		put(o, "kappa_view_position{view=\"%s\"} %llu\n", v,
+		    (unsigned long long)l.v[i].position);
+	}
+	meta(o, "kappa_view_lag_events", "gauge", "Head minus the view's position.");
+	for (size_t i = 0; i < l.n; i++) {
+		label_value(l.v[i].name, v, sizeof(v));
+		put(o, "kappa_view_lag_events{view=\"%s\"} %llu\n", v,
+		    (unsigned long long)l.v[i].lag);
+	}
+	meta(o, "kappa_view_apply_rate", "gauge", "Events applied per second, recently.");
+	for (size_t i = 0; i < l.n; i++) {
+		label_value(l.v[i].name, v, sizeof(v));
+		put(o, "kappa_view_apply_rate{view=\"%s\"} %.17g\n", v, l.v[i].events_per_s);
+	}
+	meta(o, "kappa_view_state", "gauge", "1 for the view's current state.");
+	for (size_t i = 0; i < l.n; i++) {
+		label_value(l.v[i].name, v, sizeof(v));
+		for (int st = KAPPA_VIEW_CATCHING_UP; st <= KAPPA_VIEW_STOPPED; st++)
+			put(o, "kappa_view_state{view=\"%s\",state=\"%s\"} %d\n", v,
+			    kappa_view_state_name((kappa_view_state)st),
+			    l.v[i].state == (kappa_view_state)st);
+	}
+	free(l.v);
 }
 
 static void

@@ -120,6 +120,8 @@ ms=$(((t1 - t0) / 1000000))
 [ "$ST" = 200 ] && [ "$ms" -lt 700 ] && ok "a query answers in ${ms} ms while six others wait for min_position" || bad "a query answers while six others wait for min_position" "status $ST after ${ms} ms"
 wait "${waiters[@]}"
 [ "$(cat "$T"/wait.*.status | sort -u)" = 504 ] && grep -q '"code":"timeout"' "$T/wait.1" && ok "the waits end in 504 timeout" || bad "the waits end in 504 timeout" "$(cat "$T"/wait.*.status)" "$(cat "$T/wait.1")"
+req GET /metrics
+[[ "$BODY" == *'kappa_view_state{view="counts",state="live"} 1'* && "$BODY" == *'kappa_view_lag_events{view="counts"} 0'* ]] && ok "metrics give each view's state and lag" || bad "metrics give each view's state and lag" "$(echo "$BODY" | grep kappa_view)"
 req POST /streams/007 '{"events":[{"type":"Tick","data":{"n":3}}]}'
 P007=$(echo "$BODY" | sed -n 's/.*"last_position":\([0-9]*\).*/\1/p')
 req GET "/views/counts/queries/by_stream?stream=007&min_position=$P007"
