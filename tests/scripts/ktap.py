@@ -1,11 +1,15 @@
 """ktap.py -- what kappa's Python integration tests share: TAP output and a free loopback port.
 
-    from ktap import ok, bad, check, free_port, finish
+    from ktap import ok, bad, check, free_port, finish, start_server, log_tail
     check(cond, "what must hold", "diagnostic line", ...)
     finish()          # prints the plan "1..N" and exits 1 if any test failed (or none ran)
 """
+import http.client
+import os
 import socket
+import subprocess
 import sys
+import time
 
 HOST = "127.0.0.1"
 counts = {"tests": 0, "fail": 0}
@@ -48,3 +52,36 @@ def plan():
 def finish():
     plan()
     sys.exit(1 if counts["fail"] or counts["tests"] == 0 else 0)
+
+
+def start_server(kappa, tmp, port, args):
+    """Start `kappa serve --listen 127.0.0.1:PORT ARGS...`, logging to TMP/server.log and
+    writing its PID to TMP/server.pid (the shell wrapper kills that PID if the test dies).
+    Returns (process, seconds until /health answered, or None if it never did)."""
+    with open(os.path.join(tmp, "server.log"), "ab") as log:
+        p = subprocess.Popen([kappa, "serve", "--listen", f"{HOST}:{port}", *args],
+                             stdout=log, stderr=log)
+    with open(os.path.join(tmp, "server.pid"), "w") as f:
+        f.write(str(p.pid))
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30 and p.poll() is None:
+        c = http.client.HTTPConnection(HOST, port, timeout=1)
+        try:
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                return p, time.monotonic() - t0
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            c.close()
+        time.sleep(0.02)
+    return p, None
+
+
+def log_tail(tmp, n=15):
+    """The last lines of TMP/server.log."""
+    try:
+        with open(os.path.join(tmp, "server.log"), errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return ""

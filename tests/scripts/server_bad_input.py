@@ -27,6 +27,7 @@ import traceback
 
 KAPPA, TMP = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ktap  # noqa: E402
 from ktap import HOST, bad, check, finish, free_port, ok, plan  # noqa: E402
 
 PORT = free_port()
@@ -34,22 +35,7 @@ PIDFILE = os.path.join(TMP, "server.pid")
 
 
 def start_server(data, views):
-    log = open(os.path.join(TMP, "server.log"), "ab")
-    p = subprocess.Popen([KAPPA, "serve", "--data", data, "--views", views, "--listen",
-                          f"{HOST}:{PORT}"], stdout=log, stderr=log)
-    with open(PIDFILE, "w") as f:
-        f.write(str(p.pid))
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if p.poll() is not None:
-            break
-        try:
-            if request("GET", "/health", timeout=1)[0] == 200:
-                return p
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return p
+    return ktap.start_server(KAPPA, TMP, PORT, ["--data", data, "--views", views])[0]
 
 
 def request(method, path, body=None, headers=None, timeout=60):

@@ -43,12 +43,12 @@ SHARED = 8
 SEATS = 2000
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ktap  # noqa: E402
 from ktap import HOST, bad, check, finish, free_port, ok, plan  # noqa: E402
 
 PORT = free_port()
 PIDFILE = os.path.join(TMP, "server.pid")
 DATA = os.path.join(TMP, "data")
-LOGF = os.path.join(TMP, "server.log")
 print(f"# seed={SEED} clients={CLIENTS} rounds={ROUNDS} port={PORT}", flush=True)
 rng = random.Random(SEED)
 
@@ -65,30 +65,11 @@ def get_json(path, timeout=30):
 
 
 def start_server():
-    with open(LOGF, "ab") as log:
-        p = subprocess.Popen([KAPPA, "serve", "--data", DATA, "--listen", f"{HOST}:{PORT}"],
-                             stdout=log, stderr=log)
-    with open(PIDFILE, "w") as f:
-        f.write(str(p.pid))
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 30:
-        if p.poll() is not None:
-            return p, None
-        try:
-            if get_json("/health", timeout=1)[0] == 200:
-                return p, time.monotonic() - t0
-        except (OSError, http.client.HTTPException, ValueError):
-            pass
-        time.sleep(0.02)
-    return p, None
+    return ktap.start_server(KAPPA, TMP, PORT, ["--data", DATA])
 
 
 def server_log_tail():
-    try:
-        with open(LOGF, errors="replace") as f:
-            return "".join(f.readlines()[-15:])
-    except OSError:
-        return ""
+    return ktap.log_tail(TMP)
 
 
 # ---- clients -------------------------------------------------------------------------------

@@ -38,12 +38,12 @@ MAX_LATENCY = 2.0
 MIN_OK = int(os.environ.get("SLOW_MIN_OK", "200"))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ktap  # noqa: E402
 from ktap import HOST, bad, check, finish, free_port, ok, plan  # noqa: E402
 
 PORT = free_port()
 PIDFILE = os.path.join(TMP, "server.pid")
 DATA = os.path.join(TMP, "data")
-LOGF = os.path.join(TMP, "server.log")
 
 helptext = subprocess.run([KAPPA, "serve", "--help"], capture_output=True, text=True)
 HAS_TIMEOUT = "--request-timeout" in helptext.stdout + helptext.stderr
@@ -67,28 +67,12 @@ def request(method, path, body=None, conn=None, timeout=5):
 
 
 def start_server():
-    with open(LOGF, "ab") as log:
-        p = subprocess.Popen([KAPPA, "serve", "--data", DATA, "--listen", f"{HOST}:{PORT}"] +
-                             extra, stdout=log, stderr=log)
-    with open(PIDFILE, "w") as f:
-        f.write(str(p.pid))
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 30 and p.poll() is None:
-        try:
-            if request("GET", "/health", timeout=1)[0] == 200:
-                return p, True
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.05)
-    return p, False
+    p, took = ktap.start_server(KAPPA, TMP, PORT, ["--data", DATA, *extra])
+    return p, took is not None
 
 
 def server_log_tail():
-    try:
-        with open(LOGF, errors="replace") as f:
-            return "".join(f.readlines()[-15:])
-    except OSError:
-        return ""
+    return ktap.log_tail(TMP)
 
 
 # ---- slow clients ---------------------------------------------------------------------------
