@@ -54,18 +54,20 @@ digest_at(verifier *v, uint64_t pos, const uint8_t chain[32])
 	v->res->digest_ok = !memcmp(chain, v->digest->chain, 32);
 }
 
-/* Read 'n' bytes at 'off' into v->buf. Returns bytes read (< n at end of file) or -errno. */
+/* Read bytes [skip, n) of the batch at 'off' into v->buf at the same place (the first 'skip'
+ * bytes are there already). Returns bytes now in v->buf (< n at end of file) or -errno. */
 static ssize_t
-read_at(verifier *v, int fd, size_t n, uint64_t off)
+read_at(verifier *v, int fd, size_t skip, size_t n, uint64_t off)
 {
 	if (n > v->cap) {
-		uint8_t *nb = realloc(v->buf, n);
+		uint8_t *nb = realloc(v->buf, n); /* keeps the bytes already read */
 		if (!nb)
 			return -ENOMEM;
 		v->buf = nb;
 		v->cap = n;
 	}
-	return kp_io_pread_full(v->io, fd, v->buf, n, (off_t)off);
+	ssize_t r = kp_io_pread_full(v->io, fd, v->buf + skip, n - skip, (off_t)(off + skip));
+	return r < 0 ? r : (ssize_t)skip + r;
 }
 
 /* Verify one segment. Returns KAPPA_OK, KAPPA_ECORRUPT (reported) or an I/O error. */
@@ -80,7 +82,7 @@ verify_segment(verifier *v, const char *path, uint64_t first_pos, uint64_t next_
 	uint64_t off = 0, pos = first_pos;
 	int rc = KAPPA_OK;
 	while (pos < limit_pos) {
-		ssize_t n = read_at(v, fd, KP_BATCH_HEADER, off);
+		ssize_t n = read_at(v, fd, 0, KP_BATCH_HEADER, off);
 		if (n < 0) {
 			rc = KP_ERR_SYS(err, KAPPA_EIO, (int)-n, "cannot read %s", path);
 			break;
@@ -99,7 +101,7 @@ verify_segment(verifier *v, const char *path, uint64_t first_pos, uint64_t next_
 				    why.msg);
 			break;
 		}
-		n = read_at(v, fd, h.length, off);
+		n = read_at(v, fd, KP_BATCH_HEADER, h.length, off); /* the rest of it */
 		if (n < 0) {
 			rc = KP_ERR_SYS(err, KAPPA_EIO, (int)-n, "cannot read %s", path);
 			break;
