@@ -57,12 +57,6 @@ kp_log_chain_head(kp_log *log, uint64_t *head, uint8_t chain[32])
 }
 
 void
-kp_log_genesis(kp_log *log, uint8_t out[32])
-{
-	memcpy(out, log->genesis, 32);
-}
-
-void
 kp_log_fail(kp_log *log, const kappa_err *why)
 {
 	if (atomic_load(&log->failed))

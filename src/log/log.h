@@ -224,7 +224,6 @@ void kp_log_get_stats(kp_log *log, kp_log_stats *st);
 /* The committed head and the chain value of the batch just below it (the genesis value for
  * an empty log), read together. */
 void kp_log_chain_head(kp_log *log, uint64_t *head, uint8_t chain[32]);
-void kp_log_genesis(kp_log *log, uint8_t out[32]);
 /* Read DIR/genesis. Errors: KAPPA_ECORRUPT (missing or damaged), KAPPA_EIO. */
 int kp_log_read_genesis(const kp_io *io, const char *dir, uint8_t out[32], kappa_err *err);
 
