@@ -47,6 +47,8 @@ enum kappa_code {
 	KAPPA_ECLAIM_TAKEN,    /* a uniqueness claim is held by another stream */
 	KAPPA_ETIMEOUT,	       /* a bounded wait ran out */
 	KAPPA_EBUSY,	       /* overloaded: try again later */
+	KAPPA_EFORGOTTEN,      /* the data subject was forgotten: its id cannot be reused */
+	KAPPA_EKEY,	       /* a key file is missing, exposed or does not match (master key) */
 	KAPPA_E_LAST	       /* not a code: one past the last */
 };
 
@@ -106,6 +108,13 @@ typedef struct kappa_options {
 	 * call. NULL: silent. */
 	void (*notice)(void *ctx, const char *line);
 	void *notice_ctx;
+	/* The node master key (32 bytes, mode 0600) that seals the subject key store
+	 * (DATA/keys/) and the node's secrets. NULL: DATA/master.key. Created at first open
+	 * if absent; keep it apart from the data (a backup of DATA alone then holds no key). */
+	const char *master_key_file;
+	/* Accept subject ids that look like e-mail addresses (refused by default: subject ids
+	 * are stored in clear, so they should be opaque, e.g. "user-123"). */
+	int allow_identifying_subject;
 } kappa_options;
 
 /* Fill 'o' with the defaults. */
@@ -139,6 +148,8 @@ typedef struct kappa_event_in {
 	const char *subject;
 	const char *metadata;
 	size_t metadata_len;
+	/* With a subject: also seal the metadata (the data always is). */
+	int seal_metadata;
 } kappa_event_in;
 
 /* A uniqueness claim: take 'key' for the stream (release = 0) or give it up (release = 1). */
@@ -211,6 +222,8 @@ typedef struct kappa_event {
 	size_t subject_len;
 	const char *metadata; /* NULL: none */
 	size_t metadata_len;
+	/* 1: the event's subject was forgotten; data (and sealed metadata) are NULL. */
+	int forgotten;
 } kappa_event;
 
 typedef struct kappa_iter kappa_iter;
@@ -338,6 +351,41 @@ int kappa_audit_verify(kappa_db *db, const kappa_digest *against,
 		       void (*report)(void *ctx, const char *line), void *ctx,
 		       kappa_verify_result *res, kappa_err *err);
 
+/* ==== Subjects (privacy) ================================================================ */
+
+/* An event appended with a subject has its data (and, with seal_metadata, its metadata)
+ * sealed with XChaCha20-Poly1305 under that subject's own key, bound to the event's stream,
+ * version and type. Stream names, types, subject ids, positions and times stay in clear.
+ * Forgetting a subject destroys its key: its events then read as forgotten everywhere. */
+
+#define KAPPA_FORGOTTEN_TYPE "$subject_forgotten"
+#define KAPPA_FORGOTTEN_STREAM "$subjects"
+
+typedef struct kappa_forget_result {
+	uint64_t position; /* of the $subject_forgotten event */
+	int already;	   /* 1: the subject had been forgotten before this call */
+} kappa_forget_result;
+
+/* Forget 'subject': overwrite its key with zeros and sync, then append
+ * {"subject": S} as a $subject_forgotten event to stream $subjects, which releases the
+ * claims held by the streams the subject's events are in and makes each view run its
+ * @forget statements. Idempotent: forgetting again answers the same position.
+ * Errors: KAPPA_EINVAL, KAPPA_ENOTFOUND (no event ever had this subject), I/O errors. */
+int kappa_forget(kappa_db *db, const char *subject, kappa_forget_result *res, kappa_err *err);
+
+/* Everything kappa holds about 'subject', in order: each of its events (decrypted; streamed
+ * through 'on_event'), then the rows each view's @export query returns ('on_row' gets the
+ * view's name and one row as a JSON object). A callback returning non-zero stops the export
+ * (KAPPA_ECLOSED). A forgotten subject's events come with forgotten = 1.
+ * Errors: KAPPA_EINVAL, KAPPA_ENOTFOUND (unknown subject), read errors. */
+int kappa_export(kappa_db *db, const char *subject,
+		 int (*on_event)(void *ctx, const kappa_event *e),
+		 int (*on_row)(void *ctx, const char *view, const char *row_json, size_t len),
+		 void *ctx, kappa_err *err);
+
+/* The subject's state: 0 unknown, 1 live (has a key), 2 forgotten. */
+int kappa_subject_state(kappa_db *db, const char *subject);
+
 /* ==== Streams =========================================================================== */
 
 typedef struct kappa_stream_info {
@@ -353,10 +401,16 @@ typedef struct kappa_stream_info {
 int kappa_stream_info_get(kappa_db *db, const char *stream, kappa_stream_info *info,
 			  kappa_err *err);
 
-/* Call 'cb' for each claim key 'stream' holds (key borrowed for the call). */
+/* Call 'cb' for each claim 'stream' holds, by claim id (see kappa_claim_id; borrowed for
+ * the call): claim keys are personal data, so kappa keeps only their keyed hashes. */
 int kappa_stream_claims(kappa_db *db, const char *stream,
 			void (*cb)(void *ctx, const char *key, size_t len), void *ctx,
 			kappa_err *err);
+
+/* The id kappa keeps for claim 'key' on this node: 64 hex digits of its BLAKE2b-256 keyed
+ * with the node's claim secret, and a NUL. */
+#define KAPPA_CLAIM_ID 65
+void kappa_claim_id(kappa_db *db, const char *key, char out[KAPPA_CLAIM_ID]);
 
 /* ==== Views ============================================================================= */
 

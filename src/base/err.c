@@ -34,6 +34,8 @@ static const struct {
 	{KAPPA_ECLAIM_TAKEN, "claim_taken", 409, 5},
 	{KAPPA_ETIMEOUT, "timeout", 504, 1},
 	{KAPPA_EBUSY, "busy", 503, 1},
+	{KAPPA_EFORGOTTEN, "subject_forgotten", 410, 5},
+	{KAPPA_EKEY, "wrong_key", 500, 4},
 };
 
 static int

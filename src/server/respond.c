@@ -114,11 +114,13 @@ kp_event_json(const kappa_event *e)
 	json_object_set_new(o, "version", json_integer((json_int_t)e->version));
 	json_object_set_new(o, "type", json_stringn(e->type, e->type_len));
 	json_object_set_new(o, "time", json_string(iso));
-	json_object_set_new(o, "data", raw_json(e->data, e->data_len));
+	json_object_set_new(o, "data", e->data ? raw_json(e->data, e->data_len) : json_null());
 	if (e->subject)
 		json_object_set_new(o, "subject", json_stringn(e->subject, e->subject_len));
 	if (e->metadata)
 		json_object_set_new(o, "metadata", raw_json(e->metadata, e->metadata_len));
+	if (e->forgotten)
+		json_object_set_new(o, "forgotten", json_true());
 	return o;
 }
 

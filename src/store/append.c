@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "store/keys.h"
 #include "store/store.h"
 
 /* One append in flight: owns copies of everything it needs, so the caller's arguments may
@@ -27,6 +28,11 @@ typedef struct append_ctx {
 	uint8_t hash[KP_HASH_BYTES];
 	kp_batch batch;
 	kp_attrs *attrs;
+	kp_buf claim_keys; /* the claim keys in clear, NUL-separated, for error messages */
+	kp_buf subjects;   /* distinct subjects of the events: u8 length, bytes */
+	uint8_t *keys;	   /* one key per event with a subject (zeroed when freed) */
+	const uint8_t **keyp;
+	size_t nkeys;
 	kappa_append_result result;
 	void (*done)(void *ctx, int rc, const kappa_append_result *res, const kappa_err *err);
 	void *user;
@@ -169,15 +175,17 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 			      expected_name(c->expected, eb, sizeof(eb)));
 	}
 
-	for (size_t i = 0; i < c->attrs->nclaims; i++) {
-		kp_bytes key = c->attrs->claims[i].key, holder;
+	const char *ck = (const char *)c->claim_keys.data;
+	for (size_t i = 0; i < c->attrs->nclaims; i++, ck += strlen(ck) + 1) {
+		kp_bytes holder;
+		uint8_t id[KP_CLAIM_HASH];
 		int held;
-		if ((rc = kp_index_claim(ix, txn, key, &holder, &held)))
+		kp_claim_id(ix->claim_secret, &c->attrs->claims[i], id);
+		if ((rc = kp_index_claim(ix, txn, id, &holder, &held)))
 			goto index_error;
 		if (held && (holder.len != c->stream.len ||
 			     memcmp(holder.p, c->stream.p, holder.len) != 0)) {
-			snprintf(res->claim_key, sizeof(res->claim_key), "%.*s", (int)key.len,
-				 (const char *)key.p);
+			snprintf(res->claim_key, sizeof(res->claim_key), "%s", ck);
 			snprintf(res->claim_holder, sizeof(res->claim_holder), "%.*s",
 				 (int)holder.len, (const char *)holder.p);
 			return KP_ERR(err, KAPPA_ECLAIM_TAKEN, "claim %s is held by stream %s",
@@ -191,6 +199,13 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 			     c->stream,	     first_version, c->attrs};
 	if ((rc = kp_index_apply(ix, txn, &db->ctr, &ab)))
 		goto index_error;
+	for (size_t off = 0; off < c->subjects.len; off += 1 + c->subjects.data[off]) {
+		kp_bytes subj = {c->subjects.data + off + 1, c->subjects.data[off]};
+		if ((rc = kp_index_subject(ix, txn, subj, c->stream)))
+			goto index_error;
+	}
+	if (c->keyp)
+		kp_seal_batch(&c->batch, c->keyp);
 	db->txn_batches++;
 	if (++db->appends_since_expiry >= 1024) {
 		db->appends_since_expiry = 0;
@@ -314,14 +329,81 @@ ctx_free(append_ctx *c)
 		return;
 	kp_batch_release(&c->batch);
 	free(c->attrs);
+	kp_buf_release(&c->claim_keys);
+	kp_buf_release(&c->subjects);
+	if (c->keys)
+		sodium_memzero(c->keys, c->nkeys * KP_KEY_BYTES);
+	free(c->keys);
+	free(c->keyp);
 	free(c);
 }
 
-/* Check the arguments and encode the append into a new context (the caller's thread). */
+/* A subject id may not look like an e-mail address: ids are stored in clear. */
+static int
+looks_like_email(const char *s, size_t len)
+{
+	const char *at = memchr(s, '@', len);
+	return at && at > s && memchr(at + 1, '.', len - (size_t)(at + 1 - s)) != NULL;
+}
+
+/* Copy 'len' bytes of a field to be sealed into 'tmp' with room for nonce and tag around it
+ * (seal.c fills them in the writer thread). */
+static int
+sealed_field(kp_buf *tmp, const char *p, size_t len, kp_bytes *out)
+{
+	static const uint8_t zero[KP_SEAL_OVERHEAD];
+	tmp->len = 0;
+	if (kp_buf_append(tmp, zero, KP_SEAL_NONCE) || kp_buf_append(tmp, p, len) ||
+	    kp_buf_append(tmp, zero, KP_SEAL_TAG))
+		return -1;
+	*out = (kp_bytes){tmp->data, tmp->len};
+	return 0;
+}
+
+/* The subject of event 'i': validate it and fetch its key (created and synced on first
+ * use), reusing the previous event's when it has the same subject. */
+static int
+subject_key(append_ctx *c, const kappa_event_in *events, size_t n, size_t i, kappa_err *err)
+{
+	kappa_db *db = c->db;
+	const char *s = events[i].subject;
+	size_t len = strlen(s);
+	int rc = kp_check_name((const uint8_t *)s, len, KAPPA_MAX_SUBJECT, "subject", err);
+	if (rc)
+		return rc;
+	if (!db->o.allow_identifying_subject && looks_like_email(s, len))
+		return KP_ERR(err, KAPPA_EINVAL,
+			      "event %zu: subject %s looks like an e-mail address; subject ids "
+			      "are stored in clear, so use an opaque id (or allow identifying "
+			      "subjects)",
+			      i, s);
+	if (!c->keys) {
+		c->keys = calloc(n, KP_KEY_BYTES);
+		c->keyp = calloc(n, sizeof(*c->keyp));
+		c->nkeys = n;
+		if (!c->keys || !c->keyp)
+			return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	}
+	if (i > 0 && c->keyp[i - 1] && events[i - 1].subject && !strcmp(events[i - 1].subject, s)) {
+		c->keyp[i] = c->keyp[i - 1];
+		return KAPPA_OK;
+	}
+	uint8_t *key = c->keys + i * KP_KEY_BYTES;
+	if ((rc = kp_keys_get(db->keys, (kp_bytes){(const uint8_t *)s, len}, key, err)))
+		return rc;
+	c->keyp[i] = key;
+	uint8_t l = (uint8_t)len;
+	if (kp_buf_append(&c->subjects, &l, 1) || kp_buf_append(&c->subjects, s, len))
+		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	return KAPPA_OK;
+}
+
+/* Check the arguments and encode the append into a new context (the caller's thread). With
+ * 'forget', the append is kappa's own $subject_forgotten record. */
 static int
 build(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
-      const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m, append_ctx **out,
-      kappa_err *err)
+      const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m, kp_bytes forget,
+      append_ctx **out, kappa_err *err)
 {
 	*out = NULL;
 	int rc;
@@ -333,6 +415,9 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 	if ((rc = kp_check_name((const uint8_t *)stream, slen, KAPPA_MAX_STREAM, "stream name",
 				err)))
 		return rc;
+	if (stream[0] == '$' && !forget.len)
+		return KP_ERR(err, KAPPA_EINVAL,
+			      "stream names starting with '$' are reserved for kappa");
 	if (n == 0 || !events)
 		return KP_ERR(err, KAPPA_EINVAL, "an append needs at least one event");
 	if (n > db->o.max_append_events)
@@ -361,7 +446,7 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 	/* Attributes, and the content hash that tells a retry from a reuse of its id. */
 	append_ctx *cp = calloc(1, sizeof(*cp));
 	kp_attrs *attrs = kp_attrs_new(m);
-	kp_buf ab = KP_BUF_INIT;
+	kp_buf ab = KP_BUF_INIT, dtmp = KP_BUF_INIT, mtmp = KP_BUF_INIT;
 	if (!cp || !attrs) {
 		free(cp);
 		free(attrs);
@@ -374,8 +459,9 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 	c->expected = expected_version;
 	c->result.actual_version = -1;
 	c->attrs = attrs;
+	const uint8_t *claim_secret = kp_keys_claim_secret(db->keys);
 	crypto_generichash_state hs;
-	crypto_generichash_init(&hs, NULL, 0, KP_HASH_BYTES);
+	crypto_generichash_init(&hs, kp_keys_request_secret(db->keys), KP_KEY_BYTES, KP_HASH_BYTES);
 	hash_part(&hs, stream, slen);
 	uint8_t ev8[8];
 	kp_put_u64(ev8, (uint64_t)expected_version);
@@ -389,20 +475,27 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 		size_t ml =
 			e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata)) : 0;
 		hash_part(&hs, e->metadata ? e->metadata : "", ml);
+		uint8_t sm = e->subject && e->seal_metadata ? 1 : 0;
+		hash_part(&hs, &sm, 1);
 	}
+	int oom = 0;
 	for (size_t i = 0; i < m; i++) {
-		uint8_t op = claims[i].release ? 1 : 0;
+		uint8_t op = claims[i].release ? 1 : 0, id[KP_CLAIM_HASH];
+		size_t kl = strlen(claims[i].key);
 		hash_part(&hs, &op, 1);
-		hash_part(&hs, claims[i].key, strlen(claims[i].key));
+		hash_part(&hs, claims[i].key, kl);
+		kp_claim_id_of_key(claim_secret, (kp_bytes){(const uint8_t *)claims[i].key, kl},
+				   id);
+		oom |= put_attr(&ab, claims[i].release ? KP_ATTR_RELEASE_ID : KP_ATTR_CLAIM_ID, id,
+				KP_CLAIM_HASH);
+		oom |= kp_buf_append(&c->claim_keys, claims[i].key, kl + 1);
 	}
 	crypto_generichash_final(&hs, c->hash, KP_HASH_BYTES);
-	int oom = 0;
 	if (request_id)
 		oom |= put_attr(&ab, KP_ATTR_REQUEST_ID, request_id, rlen) |
 		       put_attr(&ab, KP_ATTR_REQUEST_HASH, c->hash, KP_HASH_BYTES);
-	for (size_t i = 0; i < m; i++)
-		oom |= put_attr(&ab, claims[i].release ? KP_ATTR_RELEASE : KP_ATTR_CLAIM,
-				claims[i].key, strlen(claims[i].key));
+	if (forget.len)
+		oom |= put_attr(&ab, KP_ATTR_FORGET, forget.p, forget.len);
 	if (oom) {
 		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 		goto out;
@@ -422,13 +515,21 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 			rc = KP_ERR(err, KAPPA_EINVAL, "event %zu has no data", i);
 			goto out;
 		}
+		if (e->subject && !e->subject[0]) {
+			rc = KP_ERR(err, KAPPA_EINVAL, "event %zu has an empty subject", i);
+			goto out;
+		}
 		size_t dl = e->data_len ? e->data_len : strlen(e->data);
 		size_t ml =
 			e->metadata ? (e->metadata_len ? e->metadata_len : strlen(e->metadata)) : 0;
-		if (dl + ml + KP_EVENT_HEADER + slen > db->o.max_event_bytes) {
+		int seal_data = e->subject != NULL, seal_meta = seal_data && e->seal_metadata && ml;
+		size_t size = dl + ml + KP_EVENT_HEADER + slen +
+			      (seal_data ? KP_SEAL_OVERHEAD : 0) +
+			      (seal_meta ? KP_SEAL_OVERHEAD : 0);
+		if (size > db->o.max_event_bytes) {
 			rc = KP_ERR(err, KAPPA_ETOOBIG,
-				    "event %zu is %zu bytes; the limit is %" PRIu64, i,
-				    dl + ml + KP_EVENT_HEADER + slen, db->o.max_event_bytes);
+				    "event %zu is %zu bytes%s; the limit is %" PRIu64, i, size,
+				    seal_data ? " sealed" : "", db->o.max_event_bytes);
 			goto out;
 		}
 		if ((rc = check_json_object(e->data, dl, "data", i, err)))
@@ -439,14 +540,19 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 		ev.stream = c->stream;
 		ev.type = (kp_bytes){(const uint8_t *)e->type, strlen(e->type)};
 		ev.data = (kp_bytes){(const uint8_t *)e->data, dl};
-		if (e->subject)
-			ev.subject = (kp_bytes){(const uint8_t *)e->subject, strlen(e->subject)};
-		if (e->subject && ev.subject.len == 0) {
-			rc = KP_ERR(err, KAPPA_EINVAL, "event %zu has an empty subject", i);
-			goto out;
-		}
 		if (e->metadata)
 			ev.metadata = (kp_bytes){(const uint8_t *)e->metadata, ml};
+		if (e->subject) {
+			ev.subject = (kp_bytes){(const uint8_t *)e->subject, strlen(e->subject)};
+			if ((rc = subject_key(c, events, n, i, err)))
+				goto out;
+			if (sealed_field(&dtmp, e->data, dl, &ev.data) ||
+			    (seal_meta && sealed_field(&mtmp, e->metadata, ml, &ev.metadata))) {
+				rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+				goto out;
+			}
+			ev.flags = KP_EV_SEALED_DATA | (seal_meta ? KP_EV_SEALED_META : 0);
+		}
 		if ((rc = kp_batch_add(&c->batch, &ev, err))) {
 			/* name the event in the message */
 			if (err) {
@@ -464,6 +570,12 @@ build(kappa_db *db, const char *stream, int64_t expected_version, const char *re
 		goto out;
 out:
 	kp_buf_release(&ab);
+	if (dtmp.data)
+		sodium_memzero(dtmp.data, dtmp.cap);
+	if (mtmp.data)
+		sodium_memzero(mtmp.data, mtmp.cap);
+	kp_buf_release(&dtmp);
+	kp_buf_release(&mtmp);
 	if (rc)
 		ctx_free(c);
 	else
@@ -485,18 +597,17 @@ on_done(kp_log_req *req, int rc)
 	ctx_free(c);
 }
 
-int
-kappa_append_async(kappa_db *db, const char *stream, int64_t expected_version,
-		   const char *request_id, const kappa_event_in *events, size_t n,
-		   const kappa_claim *claims, size_t m,
-		   void (*done)(void *ctx, int rc, const kappa_append_result *result,
-				const kappa_err *err),
-		   void *ctx, kappa_err *err)
+static int
+submit(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
+       const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m, kp_bytes forget,
+       void (*done)(void *ctx, int rc, const kappa_append_result *result, const kappa_err *err),
+       void *ctx, kappa_err *err)
 {
 	if (!done)
 		return KP_ERR(err, KAPPA_EINVAL, "no completion callback");
 	append_ctx *c;
-	int rc = build(db, stream, expected_version, request_id, events, n, claims, m, &c, err);
+	int rc = build(db, stream, expected_version, request_id, events, n, claims, m, forget, &c,
+		       err);
 	if (rc)
 		return rc;
 	c->done = done;
@@ -507,6 +618,18 @@ kappa_append_async(kappa_db *db, const char *stream, int64_t expected_version,
 	c->req.ctx = c;
 	kp_log_submit(db->log, &c->req);
 	return KAPPA_OK;
+}
+
+int
+kappa_append_async(kappa_db *db, const char *stream, int64_t expected_version,
+		   const char *request_id, const kappa_event_in *events, size_t n,
+		   const kappa_claim *claims, size_t m,
+		   void (*done)(void *ctx, int rc, const kappa_append_result *result,
+				const kappa_err *err),
+		   void *ctx, kappa_err *err)
+{
+	return submit(db, stream, expected_version, request_id, events, n, claims, m,
+		      (kp_bytes){NULL, 0}, done, ctx, err);
 }
 
 /* kappa_append: the asynchronous path and a wait. */
@@ -529,10 +652,10 @@ wake(void *arg, int rc, const kappa_append_result *res, const kappa_err *err)
 	sem_post(&w->sem);
 }
 
-int
-kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
-	     const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
-	     kappa_append_result *result, kappa_err *err)
+static int
+append_wait(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
+	    const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
+	    kp_bytes forget, kappa_append_result *result, kappa_err *err)
 {
 	if (result) {
 		memset(result, 0, sizeof(*result));
@@ -540,8 +663,8 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 	}
 	waiter w = {.rc = KAPPA_OK, .res = result, .err = err};
 	sem_init(&w.sem, 0, 0);
-	int rc = kappa_append_async(db, stream, expected_version, request_id, events, n, claims, m,
-				    wake, &w, err);
+	int rc = submit(db, stream, expected_version, request_id, events, n, claims, m, forget,
+			wake, &w, err);
 	if (rc == KAPPA_OK) {
 		while (sem_wait(&w.sem) < 0)
 			;
@@ -549,4 +672,22 @@ kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const c
 	}
 	sem_destroy(&w.sem);
 	return rc;
+}
+
+int
+kappa_append(kappa_db *db, const char *stream, int64_t expected_version, const char *request_id,
+	     const kappa_event_in *events, size_t n, const kappa_claim *claims, size_t m,
+	     kappa_append_result *result, kappa_err *err)
+{
+	return append_wait(db, stream, expected_version, request_id, events, n, claims, m,
+			   (kp_bytes){NULL, 0}, result, err);
+}
+
+int
+kp_append_forget(kappa_db *db, kp_bytes subject, const char *data, kappa_append_result *result,
+		 kappa_err *err)
+{
+	kappa_event_in ev = {.type = KAPPA_FORGOTTEN_TYPE, .data = data};
+	return append_wait(db, KAPPA_FORGOTTEN_STREAM, KAPPA_ANY, NULL, &ev, 1, NULL, 0, subject,
+			   result, err);
 }

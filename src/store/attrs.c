@@ -20,7 +20,7 @@ kp_attrs_new(size_t cap)
 int
 kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err)
 {
-	a->request_id = a->request_hash = (kp_bytes){NULL, 0};
+	a->request_id = a->request_hash = a->forget = (kp_bytes){NULL, 0};
 	a->nclaims = 0;
 	size_t off = 0;
 	while (off < raw.len) {
@@ -42,11 +42,20 @@ kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err)
 			break;
 		case KP_ATTR_CLAIM:
 		case KP_ATTR_RELEASE:
+		case KP_ATTR_CLAIM_ID:
+		case KP_ATTR_RELEASE_ID:
 			if (a->nclaims == a->cap)
 				return KP_ERR(err, KAPPA_ECORRUPT, "too many claims in a batch");
+			if (tag >= KP_ATTR_CLAIM_ID && len != KP_CLAIM_HASH)
+				return KP_ERR(err, KAPPA_ECORRUPT, "a claim id is %u bytes", len);
 			a->claims[a->nclaims].key = v;
-			a->claims[a->nclaims].release = tag == KP_ATTR_RELEASE;
+			a->claims[a->nclaims].release =
+				tag == KP_ATTR_RELEASE || tag == KP_ATTR_RELEASE_ID;
+			a->claims[a->nclaims].is_id = tag >= KP_ATTR_CLAIM_ID;
 			a->nclaims++;
+			break;
+		case KP_ATTR_FORGET:
+			a->forget = v;
 			break;
 		default:
 			break; /* unknown attributes are skipped: newer writers may add some */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "store/keys.h"
 #include "store/store.h"
 
 void
@@ -236,6 +237,11 @@ kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err)
 		kp_event ev;
 		int r, live = 1; /* 'txn' is open */
 		while ((r = kp_log_iter_next(it, &ev, err)) == 1 && ev.position < head) {
+			if (ev.subject.len &&
+			    (m = kp_index_subject(ix, txn, ev.subject, ev.stream))) {
+				rc = kp_store_mdb_err(err, m, "cannot index the log");
+				break;
+			}
 			if (ev.batch_index != 0)
 				continue;
 			if ((rc = apply_from_log(db, txn, &ctr, &ev, attrs, err)))
@@ -355,6 +361,7 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 	if (!db)
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	pthread_mutex_init(&db->index_lock, NULL);
+	pthread_mutex_init(&db->forget_lock, NULL);
 	kp_cond_init_monotonic(&db->index_cond);
 	if (options)
 		db->o = *options;
@@ -394,7 +401,11 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 	lo.group_abort = kp_store_group_abort;
 	lo.idle = kp_store_idle;
 	lo.hook_ctx = db;
-	/* The log first: it takes the directory lock. */
+	/* The key store first, which changes nothing when the master key is wrong; then the log,
+	 * which takes the directory lock. */
+	if ((rc = kp_keys_open(db->dir, db->o.master_key_file, db->o.notice, db->o.notice_ctx,
+			       &db->keys, err)))
+		goto fail;
 	if ((rc = kp_log_open(logdir, &lo, &db->log, err)) || (rc = kp_audit_load_key(db, err)))
 		goto fail;
 
@@ -406,6 +417,7 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 	}
 	int trusted = index_trusted(db, ixdir, boot);
 	rc = kp_index_open(&db->ix, ixdir, db->o.index_map_bytes, err);
+	db->ix.claim_secret = kp_keys_claim_secret(db->keys);
 	if (rc == KAPPA_ECORRUPT) {
 		notice(db, "event=index_rebuild dir=%s reason=\"%s\"", ixdir, err ? err->msg : "");
 		char *data = path_join(ixdir, "data.mdb"), *lock = path_join(ixdir, "lock.mdb");
@@ -417,6 +429,7 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 		free(lock);
 		trusted = 0;
 		rc = kp_index_open(&db->ix, ixdir, db->o.index_map_bytes, err);
+		db->ix.claim_secret = kp_keys_claim_secret(db->keys);
 	}
 	if (rc)
 		goto fail;
@@ -460,7 +473,9 @@ kp_store_close(kappa_db *db)
 			write_state(ixdir, "clean\n", NULL);
 		free(ixdir);
 	}
+	kp_keys_close(db->keys);
 	pthread_mutex_destroy(&db->index_lock);
+	pthread_mutex_destroy(&db->forget_lock);
 	pthread_cond_destroy(&db->index_cond);
 	sodium_memzero(db->node_sk, sizeof(db->node_sk));
 	free(db->dir);

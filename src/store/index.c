@@ -12,7 +12,7 @@
 
 #include "store/store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: claim ids keyed by the node secret; subject_streams */
 
 int
 kp_store_mdb_err(kappa_err *err, int rc, const char *what)
@@ -26,9 +26,66 @@ kp_store_mdb_err(kappa_err *err, int rc, const char *what)
 }
 
 void
-kp_claim_digest(kp_bytes key, uint8_t out[KP_CLAIM_HASH])
+kp_claim_id_of_key(const uint8_t secret[32], kp_bytes key, uint8_t out[KP_CLAIM_HASH])
 {
-	crypto_generichash(out, KP_CLAIM_HASH, key.p, key.len, NULL, 0);
+	crypto_generichash(out, KP_CLAIM_HASH, key.p, key.len, secret, 32);
+}
+
+void
+kp_claim_id(const uint8_t secret[32], const struct kp_attr_claim *c, uint8_t out[KP_CLAIM_HASH])
+{
+	if (c->is_id)
+		memcpy(out, c->key.p, KP_CLAIM_HASH);
+	else
+		kp_claim_id_of_key(secret, c->key, out);
+}
+
+/* subject_streams key: subject | 0 | stream. */
+static size_t
+subject_key(uint8_t *k, kp_bytes subject, kp_bytes stream)
+{
+	memcpy(k, subject.p, subject.len);
+	k[subject.len] = 0;
+	memcpy(k + subject.len + 1, stream.p, stream.len);
+	return subject.len + 1 + stream.len;
+}
+
+int
+kp_index_subject(kp_index *ix, MDB_txn *txn, kp_bytes subject, kp_bytes stream)
+{
+	uint8_t k[KAPPA_MAX_SUBJECT + 1 + KAPPA_MAX_STREAM];
+	if (subject.len > KAPPA_MAX_SUBJECT || stream.len > KAPPA_MAX_STREAM)
+		return MDB_BAD_VALSIZE;
+	MDB_val key = {subject_key(k, subject, stream), k}, v = {0, NULL};
+	int rc = mdb_put(txn, ix->subject_streams, &key, &v, MDB_NOOVERWRITE);
+	return rc == MDB_KEYEXIST ? 0 : rc;
+}
+
+int
+kp_index_subject_streams(kp_index *ix, MDB_txn *txn, kp_bytes subject,
+			 int (*cb)(void *ctx, kp_bytes stream), void *ctx)
+{
+	uint8_t k[KAPPA_MAX_SUBJECT + 1];
+	if (subject.len > KAPPA_MAX_SUBJECT)
+		return 0;
+	size_t plen = subject_key(k, subject, (kp_bytes){(const uint8_t *)"", 0});
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, ix->subject_streams, &c);
+	if (rc)
+		return rc;
+	MDB_val key = {plen, k}, v;
+	rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+	while (rc == 0 && key.mv_size > plen && memcmp(key.mv_data, k, plen) == 0) {
+		int r = cb(ctx,
+			   (kp_bytes){(const uint8_t *)key.mv_data + plen, key.mv_size - plen});
+		if (r) {
+			mdb_cursor_close(c);
+			return r;
+		}
+		rc = mdb_cursor_get(c, &key, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
 }
 
 int
@@ -61,7 +118,8 @@ kp_index_open(kp_index *ix, const char *dir, uint64_t map_bytes, kappa_err *err)
 		   {"requests", &ix->requests},
 		   {"req_order", &ix->req_order},
 		   {"claims", &ix->claims},
-		   {"stream_claims", &ix->stream_claims}};
+		   {"stream_claims", &ix->stream_claims},
+		   {"subject_streams", &ix->subject_streams}};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++)
 		if ((rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi)))
 			goto fail;
@@ -103,8 +161,8 @@ kp_index_close(kp_index *ix)
 int
 kp_index_clear(kp_index *ix, MDB_txn *txn, kappa_err *err)
 {
-	MDB_dbi all[] = {ix->streams,	ix->versions, ix->requests,
-			 ix->req_order, ix->claims,   ix->stream_claims};
+	MDB_dbi all[] = {ix->streams, ix->versions,	 ix->requests,	     ix->req_order,
+			 ix->claims,  ix->stream_claims, ix->subject_streams};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		int rc = mdb_drop(txn, all[i], 0);
 		if (rc)
@@ -211,11 +269,10 @@ kp_index_request(kp_index *ix, MDB_txn *txn, kp_bytes id, kp_request_rec *r, int
 }
 
 int
-kp_index_claim(kp_index *ix, MDB_txn *txn, kp_bytes key, kp_bytes *holder, int *found)
+kp_index_claim(kp_index *ix, MDB_txn *txn, const uint8_t id[KP_CLAIM_HASH], kp_bytes *holder,
+	       int *found)
 {
-	uint8_t dg[KP_CLAIM_HASH];
-	kp_claim_digest(key, dg);
-	MDB_val k = {sizeof(dg), dg}, d;
+	MDB_val k = {KP_CLAIM_HASH, (void *)id}, d;
 	*found = 0;
 	int rc = mdb_get(txn, ix->claims, &k, &d);
 	if (rc == MDB_NOTFOUND)
@@ -256,10 +313,9 @@ apply_claims(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b, kp_stream_rec 
 {
 	int rc = 0;
 	for (size_t i = 0; i < b->attrs->nclaims && rc == 0; i++) {
-		kp_bytes key = b->attrs->claims[i].key;
 		uint8_t sk[8 + KP_CLAIM_HASH];
 		kp_put_be64(sk, rec->id);
-		kp_claim_digest(key, sk + 8);
+		kp_claim_id(ix->claim_secret, &b->attrs->claims[i], sk + 8);
 		MDB_val ck = {KP_CLAIM_HASH, sk + 8}, cd;
 		MDB_val sck = {sizeof(sk), sk};
 		rc = mdb_get(txn, ix->claims, &ck, &cd);
@@ -272,7 +328,7 @@ apply_claims(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b, kp_stream_rec 
 			if (held_here)
 				continue;
 			MDB_val holder = {b->stream.len, (void *)b->stream.p};
-			MDB_val keyv = {key.len, (void *)key.p};
+			MDB_val keyv = {0, NULL};
 			if ((rc = mdb_put(txn, ix->claims, &ck, &holder, 0)) == 0 &&
 			    (rc = mdb_put(txn, ix->stream_claims, &sck, &keyv, 0)) == 0)
 				rec->claims_held++;
@@ -287,6 +343,45 @@ apply_claims(kp_index *ix, MDB_txn *txn, const kp_apply_batch *b, kp_stream_rec 
 		}
 	}
 	return rc;
+}
+
+/* Release every claim held by 'stream' (a stream of a forgotten subject). */
+static int
+release_stream_claims(void *arg, kp_bytes stream)
+{
+	void **a = arg;
+	kp_index *ix = a[0];
+	MDB_txn *txn = a[1];
+	kp_stream_rec rec;
+	int found, rc = kp_index_stream(ix, txn, stream, &rec, &found);
+	if (rc || !found || !rec.claims_held)
+		return rc;
+	uint8_t pk[8];
+	kp_put_be64(pk, rec.id);
+	MDB_cursor *c;
+	if ((rc = mdb_cursor_open(txn, ix->stream_claims, &c)))
+		return rc;
+	for (;;) { /* seek the stream's first claim again after each deletion */
+		MDB_val k = {8, pk}, v;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc || k.mv_size != 8 + KP_CLAIM_HASH || memcmp(k.mv_data, pk, 8) != 0)
+			break;
+		uint8_t key[8 + KP_CLAIM_HASH];
+		memcpy(key, k.mv_data, sizeof(key));
+		MDB_val ck = {KP_CLAIM_HASH, key + 8}, sck = {sizeof(key), key};
+		if ((rc = mdb_del(txn, ix->claims, &ck, NULL)) && rc != MDB_NOTFOUND)
+			break;
+		if ((rc = mdb_del(txn, ix->stream_claims, &sck, NULL)))
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	rec.claims_held = 0;
+	uint8_t sv[40];
+	stream_encode(sv, &rec);
+	MDB_val sk = {stream.len, (void *)stream.p}, sd = {40, sv};
+	return mdb_put(txn, ix->streams, &sk, &sd, 0);
 }
 
 int
@@ -315,6 +410,12 @@ kp_index_apply(kp_index *ix, MDB_txn *txn, kp_index_counters *ctr, const kp_appl
 	rec.event_count += b->count;
 	if ((rc = apply_claims(ix, txn, b, &rec)))
 		return rc;
+	if (b->attrs->forget.len) {
+		void *arg[2] = {ix, txn};
+		if ((rc = kp_index_subject_streams(ix, txn, b->attrs->forget, release_stream_claims,
+						   arg)))
+			return rc;
+	}
 	uint8_t sv[40];
 	stream_encode(sv, &rec);
 	MDB_val sk = {b->stream.len, (void *)b->stream.p}, sd = {40, sv};

@@ -3,6 +3,7 @@
  * subscriptions (catch-up, then live), and stream facts. Readers never hold up the writer:
  * they use short LMDB read transactions and their own log iterators.
  */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,12 +23,26 @@ struct kappa_iter {
 	int exhausted;	       /* no more versions in the index */
 	uint64_t pos[POS_CHUNK];
 	size_t pos_n, pos_i;
+	kp_buf plain; /* the current event's opened fields */
 };
 
 struct kappa_sub {
 	kappa_db *db;
 	kp_log_iter *li;
+	kp_buf plain;
 };
+
+/* Zero and free an opened-fields buffer. */
+static void
+plain_release(kp_buf *b)
+{
+	if (b->data)
+		sodium_memzero(b->data, b->cap);
+	kp_buf_release(b);
+}
+
+/* Open a read event's sealed fields and convert it for the caller. */
+static int deliver(kappa_db *db, kp_event *e, kp_buf *plain, kappa_event *o, kappa_err *err);
 
 static void
 to_public(const kp_event *e, kappa_event *o)
@@ -45,6 +60,18 @@ to_public(const kp_event *e, kappa_event *o)
 	o->subject_len = e->subject.len;
 	o->metadata = e->metadata.len ? (const char *)e->metadata.p : NULL;
 	o->metadata_len = e->metadata.len;
+	o->forgotten = 0;
+}
+
+static int
+deliver(kappa_db *db, kp_event *e, kp_buf *plain, kappa_event *o, kappa_err *err)
+{
+	int forgotten, rc = kp_store_unseal(db, e, plain, &forgotten, err);
+	if (rc)
+		return rc;
+	to_public(e, o);
+	o->forgotten = forgotten;
+	return 1;
 }
 
 static int
@@ -224,8 +251,7 @@ kappa_iter_next(kappa_iter *it, kappa_event *ev, kappa_err *err)
 	if (rc != 1)
 		return rc;
 	it->remaining--;
-	to_public(&e, ev);
-	return 1;
+	return deliver(it->db, &e, &it->plain, ev, err);
 }
 
 void
@@ -234,6 +260,7 @@ kappa_iter_free(kappa_iter *it)
 	if (!it)
 		return;
 	kp_log_iter_close(it->li);
+	plain_release(&it->plain);
 	free(it);
 }
 
@@ -264,10 +291,8 @@ kappa_sub_next(kappa_sub *s, kappa_event *ev, int64_t timeout_ms, kappa_err *err
 	for (;;) {
 		kp_event e;
 		int rc = kp_log_iter_next(s->li, &e, err);
-		if (rc == 1) {
-			to_public(&e, ev);
-			return 1;
-		}
+		if (rc == 1)
+			return deliver(s->db, &e, &s->plain, ev, err);
 		if (rc < 0)
 			return rc;
 		rc = kp_log_wait(s->db->log, kp_log_iter_position(s->li), timeout_ms);
@@ -286,6 +311,7 @@ kappa_sub_free(kappa_sub *s)
 	if (!s)
 		return;
 	kp_log_iter_close(s->li);
+	plain_release(&s->plain);
 	free(s);
 }
 
@@ -329,7 +355,10 @@ kappa_stream_claims(kappa_db *db, const char *stream,
 		MDB_val key = {8, k}, val;
 		m = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
 		while (m == 0 && key.mv_size > 8 && kp_get_be64(key.mv_data) == rec.id) {
-			cb(ctx, val.mv_data, val.mv_size);
+			char hex[KAPPA_CLAIM_ID];
+			sodium_bin2hex(hex, sizeof(hex), (const uint8_t *)key.mv_data + 8,
+				       key.mv_size - 8 < 32 ? key.mv_size - 8 : 32);
+			cb(ctx, hex, strlen(hex));
 			m = mdb_cursor_get(c, &key, &val, MDB_NEXT);
 		}
 		if (m == MDB_NOTFOUND)

@@ -39,9 +39,19 @@
 enum {
 	KP_ATTR_REQUEST_ID = 1,
 	KP_ATTR_REQUEST_HASH = 2,
-	KP_ATTR_CLAIM = 3,
-	KP_ATTR_RELEASE = 4,
+	KP_ATTR_CLAIM = 3,	/* a claim key in clear (logs written before claim ids) */
+	KP_ATTR_RELEASE = 4,	/* ... and its release */
+	KP_ATTR_CLAIM_ID = 5,	/* a claim id: keyed BLAKE2b-256 of the key (kp_claim_id) */
+	KP_ATTR_RELEASE_ID = 6, /* ... and its release */
+	KP_ATTR_FORGET = 7,	/* the subject a $subject_forgotten batch forgets */
 };
+
+/* Event flags (the log's per-event flags field, which it does not interpret). */
+#define KP_EV_SEALED_DATA 0x0001u /* data is nonce || XChaCha20-Poly1305(data) || tag */
+#define KP_EV_SEALED_META 0x0002u /* metadata likewise */
+#define KP_SEAL_NONCE 24
+#define KP_SEAL_TAG 16
+#define KP_SEAL_OVERHEAD (KP_SEAL_NONCE + KP_SEAL_TAG)
 
 /* Decoded attributes of one batch; pointers borrow from the batch. Room for 'cap' claims:
  * allocate with kp_attrs_new (an append needs room for its own claims only). */
@@ -49,10 +59,12 @@ enum {
 typedef struct kp_attrs {
 	kp_bytes request_id;
 	kp_bytes request_hash;
+	kp_bytes forget; /* KP_ATTR_FORGET's subject, or empty */
 	size_t nclaims, cap;
 	struct kp_attr_claim {
-		kp_bytes key;
+		kp_bytes key; /* the claim id (is_id), or a key in clear from an older log */
 		int release;
+		int is_id;
 	} claims[];
 } kp_attrs;
 
@@ -64,13 +76,15 @@ int kp_attrs_decode(kp_bytes raw, kp_attrs *a, kappa_err *err);
 /* The LMDB indexes. */
 typedef struct kp_index {
 	MDB_env *env;
-	MDB_dbi meta;	       /* "position", "stream_seq", "req_seq", "req_count", "schema" */
-	MDB_dbi streams;       /* name -> kp_stream_rec */
-	MDB_dbi versions;      /* stream id BE64 | version BE64 -> position LE64 */
-	MDB_dbi requests;      /* request id -> kp_request_rec */
-	MDB_dbi req_order;     /* seq BE64 -> request id (oldest first, for expiry) */
-	MDB_dbi claims;	       /* BLAKE2b-256(claim key) -> holder stream name */
-	MDB_dbi stream_claims; /* stream id BE64 | claim digest -> claim key */
+	MDB_dbi meta;		 /* "position", "stream_seq", "req_seq", "req_count", "schema" */
+	MDB_dbi streams;	 /* name -> kp_stream_rec */
+	MDB_dbi versions;	 /* stream id BE64 | version BE64 -> position LE64 */
+	MDB_dbi requests;	 /* request id -> kp_request_rec */
+	MDB_dbi req_order;	 /* seq BE64 -> request id (oldest first, for expiry) */
+	MDB_dbi claims;		 /* claim id -> holder stream name */
+	MDB_dbi stream_claims;	 /* stream id BE64 | claim id -> (empty) */
+	MDB_dbi subject_streams; /* subject | 0 | stream name -> (empty) */
+	const uint8_t *claim_secret; /* the node's key for claim ids (kp_keys) */
 	char *dir;
 } kp_index;
 
@@ -119,7 +133,8 @@ int kp_index_put_u64(kp_index *ix, MDB_txn *txn, const char *key, uint64_t v);
 int kp_index_stream(kp_index *ix, MDB_txn *txn, kp_bytes name, kp_stream_rec *rec, int *found);
 int kp_index_request(kp_index *ix, MDB_txn *txn, kp_bytes id, kp_request_rec *rec, int *found);
 /* The holder of a claim ('holder' borrows from the txn). */
-int kp_index_claim(kp_index *ix, MDB_txn *txn, kp_bytes key, kp_bytes *holder, int *found);
+int kp_index_claim(kp_index *ix, MDB_txn *txn, const uint8_t id[KP_CLAIM_HASH], kp_bytes *holder,
+		   int *found);
 int kp_index_load_counters(kp_index *ix, MDB_txn *txn, kp_index_counters *c);
 int kp_index_save_counters(kp_index *ix, MDB_txn *txn, const kp_index_counters *c);
 /* Apply the effects of one batch: stream state, version map, claims, request record, and
@@ -129,7 +144,17 @@ int kp_index_apply(kp_index *ix, MDB_txn *txn, kp_index_counters *c, const kp_ap
  * most 'max' of them. */
 int kp_index_expire(kp_index *ix, MDB_txn *txn, kp_index_counters *c, int64_t now_ms,
 		    int64_t window_ms, uint64_t min_ids, int max);
-void kp_claim_digest(kp_bytes key, uint8_t out[KP_CLAIM_HASH]);
+/* The claim id of a claim as decoded from a batch (an id, or a key in clear to hash). */
+void kp_claim_id(const uint8_t secret[32], const struct kp_attr_claim *c,
+		 uint8_t out[KP_CLAIM_HASH]);
+/* The claim id of claim key 'key'. */
+void kp_claim_id_of_key(const uint8_t secret[32], kp_bytes key, uint8_t out[KP_CLAIM_HASH]);
+/* Record that 'subject' has events in 'stream'. */
+int kp_index_subject(kp_index *ix, MDB_txn *txn, kp_bytes subject, kp_bytes stream);
+/* Call 'cb' with each stream 'subject' has events in (borrowed from the txn); a non-zero
+ * return stops the walk and is returned. */
+int kp_index_subject_streams(kp_index *ix, MDB_txn *txn, kp_bytes subject,
+			     int (*cb)(void *ctx, kp_bytes stream), void *ctx);
 
 struct kp_views; /* the view layer's state (src/view), opaque here */
 
@@ -142,6 +167,8 @@ struct kappa_db {
 	kappa_options o;
 	kp_log *log;
 	kp_index ix;
+	struct kp_keys *keys;	     /* subject keys and node secrets (keys.h) */
+	pthread_mutex_t forget_lock; /* one kappa_forget at a time */
 	/* Writer thread only: the open index transaction, the counters as of it, the log
 	 * position it reaches, and when the index was last committed. */
 	MDB_txn *wtxn;
@@ -164,6 +191,21 @@ struct kappa_db {
 	_Atomic int index_failed;
 	kappa_err index_err;
 };
+
+/* Open the sealed fields of event 'ev' in place: with the subject's key, 'ev' is pointed
+ * at plaintext in 'scratch' (valid until its next use); without it (forgotten), data and
+ * sealed metadata become empty and *forgotten is set. KAPPA_ECORRUPT when a ciphertext
+ * fails authentication. (seal.c) */
+int kp_store_unseal(kappa_db *db, kp_event *ev, kp_buf *scratch, int *forgotten, kappa_err *err);
+/* Seal, in the batch's own buffer, every event flagged KP_EV_SEALED_*: their fields hold
+ * room for nonce and tag around the plaintext (build time); the versions are final. 'keys'
+ * has one key per event (NULL entries for events without a subject). (seal.c) */
+void kp_seal_batch(kp_batch *b, const uint8_t *const *keys);
+
+/* Append internally (kappa_forget): like kappa_append_async with one event to a reserved
+ * stream, and a KP_ATTR_FORGET attribute. (append.c) */
+int kp_append_forget(kappa_db *db, kp_bytes subject, const char *data, kappa_append_result *result,
+		     kappa_err *err);
 
 /* Load DATA/node.key, creating it (mode 0600, durably) on first open (audit.c). */
 int kp_audit_load_key(kappa_db *db, kappa_err *err);

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+#include <sodium.h>
+
 #include "base/clock.h"
 #include "view/view.h"
 
@@ -48,6 +51,32 @@ kp_gen_peek(const char *path, char **def_text, uint64_t *position, kappa_err *er
 	return rc;
 }
 
+/* Prepare every statement of 'sql' into *hs (*n of them). */
+static int
+prepare_statements(kp_gen *g, const char *sql, int line, kp_hstmt **hs, size_t *n, kappa_err *err)
+{
+	const char *tail = sql;
+	while (tail && *tail) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v3(g->w, tail, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail))
+			return KP_ERR(err, KAPPA_EINVAL, "%s:%d: %s", g->def->file, line,
+				      sqlite3_errmsg(g->w));
+		if (!st)
+			continue;
+		kp_hstmt *nh = realloc(*hs, (*n + 1) * sizeof(*nh));
+		if (!nh) {
+			sqlite3_finalize(st);
+			return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		}
+		*hs = nh;
+		kp_hstmt *h = &nh[(*n)++];
+		h->st = st;
+		for (int k = 0; k < 8; k++)
+			h->idx[k] = sqlite3_bind_parameter_index(st, param_names[k]);
+	}
+	return KAPPA_OK;
+}
+
 static int
 prepare_handlers(kp_gen *g, kappa_err *err)
 {
@@ -57,28 +86,14 @@ prepare_handlers(kp_gen *g, kappa_err *err)
 	if (!g->hs || !g->nhs)
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	g->nh = d->nhandlers;
-	for (size_t i = 0; i < d->nhandlers; i++) {
-		const char *tail = d->handlers[i].sql;
-		while (tail && *tail) {
-			sqlite3_stmt *st = NULL;
-			if (sqlite3_prepare_v3(g->w, tail, -1, SQLITE_PREPARE_PERSISTENT, &st,
-					       &tail))
-				return KP_ERR(err, KAPPA_EINVAL, "%s:%d: %s", d->file,
-					      d->handlers[i].line, sqlite3_errmsg(g->w));
-			if (!st)
-				continue;
-			kp_hstmt *nh = realloc(g->hs[i], (g->nhs[i] + 1) * sizeof(*nh));
-			if (!nh) {
-				sqlite3_finalize(st);
-				return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
-			}
-			g->hs[i] = nh;
-			kp_hstmt *h = &g->hs[i][g->nhs[i]++];
-			h->st = st;
-			for (int k = 0; k < 8; k++)
-				h->idx[k] = sqlite3_bind_parameter_index(st, param_names[k]);
-		}
-	}
+	int rc;
+	for (size_t i = 0; i < d->nhandlers; i++)
+		if ((rc = prepare_statements(g, d->handlers[i].sql, d->handlers[i].line, &g->hs[i],
+					     &g->nhs[i], err)))
+			return rc;
+	if (d->forget_sql &&
+	    (rc = prepare_statements(g, d->forget_sql, 0, &g->forget, &g->nforget, err)))
+		return rc;
 	if (sqlite3_prepare_v3(g->w, "UPDATE kappa_checkpoint SET position = ?1 WHERE id = 1", -1,
 			       SQLITE_PREPARE_PERSISTENT, &g->checkpoint, NULL))
 		return sql_err(g->w, err, "cannot prepare the checkpoint", g->path);
@@ -105,10 +120,12 @@ kp_gen_open(const char *path, kp_view_def *def, uint64_t first, kp_gen **out, ka
 	}
 	sqlite3_busy_timeout(g->w, 5000);
 	char *msg = NULL;
-	if (sqlite3_exec(
-		    g->w,
-		    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;",
-		    NULL, NULL, &msg) != SQLITE_OK) {
+	/* secure_delete: deleted rows are overwritten with zeros, so what @forget deletes
+	 * leaves no copy in the database file (the WAL is truncated after each forget). */
+	if (sqlite3_exec(g->w,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+			 "cache_size=-65536; PRAGMA secure_delete=ON;",
+			 NULL, NULL, &msg) != SQLITE_OK) {
 		rc = KP_ERR(err, KAPPA_EIO, "view database %s: %s", path, msg ? msg : "pragma");
 		sqlite3_free(msg);
 		goto fail;
@@ -176,6 +193,12 @@ kp_gen_close(kp_gen *g)
 		}
 	free(g->hs);
 	free(g->nhs);
+	for (size_t k = 0; k < g->nforget; k++)
+		sqlite3_finalize(g->forget[k].st);
+	free(g->forget);
+	if (g->plain.data)
+		sodium_memzero(g->plain.data, g->plain.cap);
+	kp_buf_release(&g->plain);
 	sqlite3_finalize(g->checkpoint);
 	for (int i = 0; i < g->npool; i++)
 		kp_reader_close(g->pool[i]);
@@ -241,11 +264,54 @@ rollback(kp_gen *g)
 	kp_log_iter_seek(g->it, g->applied, NULL);
 }
 
+/* Is 'ev' kappa's record of a forget? Only kappa appends to '$' streams. */
+static int
+is_forget_record(const kp_event *ev)
+{
+	return ev->stream.len == strlen(KAPPA_FORGOTTEN_STREAM) &&
+	       !memcmp(ev->stream.p, KAPPA_FORGOTTEN_STREAM, ev->stream.len) &&
+	       ev->type.len == strlen(KAPPA_FORGOTTEN_TYPE) &&
+	       !memcmp(ev->type.p, KAPPA_FORGOTTEN_TYPE, ev->type.len);
+}
+
+/* Run the @forget statements for the subject named in a forget record. */
+static int
+run_forget(kp_gen *g, const kp_event *ev)
+{
+	json_t *j = json_loadb((const char *)ev->data.p, ev->data.len, 0, NULL);
+	const char *subject = json_string_value(json_object_get(j, "subject"));
+	int s = SQLITE_DONE;
+	for (size_t k = 0; subject && k < g->nforget && s == SQLITE_DONE; k++) {
+		kp_hstmt *h = &g->forget[k];
+		if (h->idx[6])
+			sqlite3_bind_text(h->st, h->idx[6], subject, -1, SQLITE_TRANSIENT);
+		while ((s = sqlite3_step(h->st)) == SQLITE_ROW)
+			;
+		sqlite3_reset(h->st);
+		sqlite3_clear_bindings(h->st);
+	}
+	json_decref(j);
+	g->truncate_wal = 1;
+	return s == SQLITE_DONE ? 0 : -1;
+}
+
+/* After a forget, no page of the WAL may keep what was deleted: truncate it once no reader
+ * holds it (retried at every call until done). */
+static void
+settle_wal(kp_gen *g)
+{
+	if (g->truncate_wal && sqlite3_wal_checkpoint_v2(g->w, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+							 NULL, NULL) == SQLITE_OK)
+		g->truncate_wal = 0;
+}
+
 int
-kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail *fail,
+kp_gen_apply(kp_gen *g, kappa_db *db, int max, uint64_t budget_ns, kp_apply_fail *fail,
 	     kappa_err *err)
 {
 	int rc;
+	kp_log *log = db->log;
+	settle_wal(g);
 	if (!g->it && (rc = kp_log_iter_open(log, g->applied, &g->it, err)))
 		return rc;
 	if (kp_log_iter_position(g->it) >= kp_log_head(log))
@@ -264,8 +330,21 @@ kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail 
 			rollback(g);
 			return rc;
 		}
+		int forgotten;
+		if ((rc = kp_store_unseal(db, &ev, &g->plain, &forgotten, err))) {
+			rollback(g);
+			return rc;
+		}
 		kp_format_time_ms(ev.time_ms, iso);
-		for (size_t i = 0; i < g->def->nhandlers; i++) {
+		if (is_forget_record(&ev) && run_forget(g, &ev) < 0) {
+			fail->position = ev.position;
+			snprintf(fail->type, sizeof(fail->type), "%s", KAPPA_FORGOTTEN_TYPE);
+			snprintf(fail->msg, sizeof(fail->msg), "%s: @forget failed: %s",
+				 g->def->file, sqlite3_errmsg(g->w));
+			rollback(g);
+			return KP_ERR(err, KAPPA_EFATAL, "%s", fail->msg);
+		}
+		for (size_t i = 0; !forgotten && i < g->def->nhandlers; i++) {
 			if (!matches(&g->def->handlers[i], &ev))
 				continue;
 			for (size_t k = 0; k < g->nhs[i]; k++) {
@@ -289,8 +368,7 @@ kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail 
 					 * those again, so the view stops right at it. */
 					if (ev.position > g->applied) {
 						kp_apply_fail again;
-						kp_gen_apply(g, log,
-							     (int)(ev.position - g->applied),
+						kp_gen_apply(g, db, (int)(ev.position - g->applied),
 							     UINT64_MAX, &again, NULL);
 					}
 					return KP_ERR(err, KAPPA_EFATAL, "%s", fail->msg);
@@ -317,5 +395,6 @@ kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail 
 		return rc;
 	}
 	g->applied = pos;
+	settle_wal(g);
 	return n;
 }

@@ -86,8 +86,8 @@ authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
 	return SQLITE_DENY;
 }
 
-static json_t *
-column_value(sqlite3_stmt *st, int i)
+json_t *
+kp_column_json(sqlite3_stmt *st, int i)
 {
 	switch (sqlite3_column_type(st, i)) {
 	case SQLITE_INTEGER:
@@ -235,7 +235,7 @@ run(kp_reader *rd, const char *sql, json_t *params, const kp_query_def *q, size_
 		}
 		json_t *row = json_object();
 		for (int i = 0; row && i < ncol; i++)
-			json_object_set_new(row, sqlite3_column_name(st, i), column_value(st, i));
+			json_object_set_new(row, sqlite3_column_name(st, i), kp_column_json(st, i));
 		if (!row || json_array_append_new(rows, row)) {
 			rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 			goto rollback;

@@ -169,7 +169,7 @@ projector(void *arg)
 		kappa_err e;
 		memset(&f, 0, sizeof(f));
 		if (use_cur) {
-			n = kp_gen_apply(cur, log, BATCH_EVENTS, budget(cur, log), &f, &e);
+			n = kp_gen_apply(cur, v->vs->db, BATCH_EVENTS, budget(cur, log), &f, &e);
 			pthread_mutex_lock(&v->lock);
 			if (n < 0)
 				set_fail(v, &f, &e);
@@ -184,7 +184,7 @@ projector(void *arg)
 		}
 		if (next) {
 			memset(&f, 0, sizeof(f));
-			n = kp_gen_apply(next, log, BATCH_EVENTS, budget(next, log), &f, &e);
+			n = kp_gen_apply(next, v->vs->db, BATCH_EVENTS, budget(next, log), &f, &e);
 			pthread_mutex_lock(&v->lock);
 			if (n < 0) {
 				/* the new version fails: drop it, keep answering from the old */

@@ -89,6 +89,10 @@ typedef struct kp_gen {
 	size_t *nhs;
 	size_t nh;		  /* handlers prepared */
 	sqlite3_stmt *checkpoint; /* UPDATE kappa_checkpoint */
+	kp_hstmt *forget;	  /* the @forget statements */
+	size_t nforget;
+	kp_buf plain;	  /* the current event's opened fields */
+	int truncate_wal; /* a forget was applied: truncate the WAL (retried until it is) */
 	kp_log_iter *it;
 	_Atomic uint64_t applied; /* events below this position are applied */
 	/* Readers: idle read-only connections, and how many are lent out. */
@@ -113,8 +117,10 @@ typedef struct kp_apply_fail {
 
 /* Apply up to 'max' events (and at most 'budget_ns') from g->applied, in one transaction.
  * Returns the number applied (>= 0), or KAPPA_ECORRUPT/EIO (log) or KAPPA_EFATAL with
- * 'fail' filled (a handler failed; nothing of the batch is kept). */
-int kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail *fail,
+ * 'fail' filled (a handler failed; nothing of the batch is kept).
+ * Events of a forgotten subject run no handler (a rebuild skips them); a $subject_forgotten
+ * record runs the @forget statements with :subject bound, then the WAL is truncated. */
+int kp_gen_apply(kp_gen *g, kappa_db *db, int max, uint64_t budget_ns, kp_apply_fail *fail,
 		 kappa_err *err);
 
 /* ---- a view and its projector (view.c) -------------------------------------------------- */
@@ -161,6 +167,11 @@ int kp_view_borrow(kp_view *v, kp_reader **rd, kp_gen **gen, kappa_err *err);
 void kp_view_give_back(kp_view *v, kp_gen *gen, kp_reader *rd);
 /* Wait until the view has applied 'position' (or failed / timed out). */
 int kp_view_wait(kp_view *v, uint64_t position, int64_t timeout_ms, kappa_err *err);
+
+/* The JSON value of column 'i' of the current row (blobs as base64); NULL: out of memory.
+ * (query.c) */
+struct json_t;
+struct json_t *kp_column_json(sqlite3_stmt *st, int i);
 
 /* ---- the registry (views.c) ------------------------------------------------------------- */
 

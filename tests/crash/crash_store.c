@@ -432,26 +432,38 @@ same_place(const struct place *a, const struct place *b)
 	return a->first == b->first && a->last == b->last && a->version == b->version;
 }
 
+/* kappa lists claims by id (a keyed hash): the ids of every expected claim key, sorted, to
+ * find a listed one's request. */
+struct claim_id {
+	char hex[KAPPA_CLAIM_ID];
+	uint64_t key;
+};
+
 struct keycount {
 	const struct map *expect;
+	const struct claim_id *ids;
+	size_t nids;
 	int stream;
 	uint64_t n, foreign;
 };
+
+static int
+cmp_claim_id(const void *a, const void *b)
+{
+	return strcmp(((const struct claim_id *)a)->hex, ((const struct claim_id *)b)->hex);
+}
 
 static void
 count_claim(void *ctx, const char *key, size_t len)
 {
 	struct keycount *kc = ctx;
-	char buf[80];
-	uint32_t round, tid;
-	uint64_t seq;
-	size_t l = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
-	memcpy(buf, key, l);
-	buf[l] = '\0';
+	struct claim_id want = {{0}, 0};
+	size_t l = len < sizeof(want.hex) - 1 ? len : sizeof(want.hex) - 1;
+	memcpy(want.hex, key, l);
 	kc->n++;
-	const struct place *p = NULL;
-	if (sscanf(buf, "key:r%u-t%u-s%" SCNu64, &round, &tid, &seq) == 3)
-		p = map_get(kc->expect, req_key(round, tid, seq));
+	const struct claim_id *id =
+		bsearch(&want, kc->ids, kc->nids, sizeof(*kc->ids), cmp_claim_id);
+	const struct place *p = id ? map_get(kc->expect, id->key) : NULL;
 	if (!p || !p->claims || p->stream != kc->stream)
 		kc->foreign++;
 }
@@ -462,11 +474,19 @@ static void
 check_streams(kappa_db *db, const struct map *expect)
 {
 	uint64_t total = 0, want_claims[NSTREAMS] = {0};
+	struct claim_id *ids = xcalloc(expect->n + 1, sizeof(*ids));
+	size_t nids = 0;
 	for (size_t i = 0; i < expect->n; i++) {
 		const struct place *p = map_get(expect, expect->keys[i]);
-		if (p->claims)
+		if (p->claims) {
 			want_claims[p->stream]++;
+			struct req r;
+			build_req(p->key, &r);
+			kappa_claim_id(db, r.claim_key, ids[nids].hex);
+			ids[nids++].key = p->key;
+		}
 	}
+	qsort(ids, nids, sizeof(*ids), cmp_claim_id);
 	for (int s = 0; s < NSTREAMS; s++) {
 		char name[24];
 		snprintf(name, sizeof(name), "acct-%d", s);
@@ -507,7 +527,7 @@ check_streams(kappa_db *db, const struct map *expect)
 				   " events ending at %" PRIu64,
 				   name, in.event_count, in.last_version, in.last_position, n,
 				   last_pos);
-		struct keycount kc = {expect, s, 0, 0};
+		struct keycount kc = {expect, ids, nids, s, 0, 0};
 		rc = kappa_stream_claims(db, name, count_claim, &kc, &err);
 		if (rc != KAPPA_OK || kc.n != want_claims[s] || kc.foreign ||
 		    in.claims_held != want_claims[s])
@@ -516,6 +536,7 @@ check_streams(kappa_db *db, const struct map *expect)
 				   " not its own; claims_held %" PRIu64 "), expected %" PRIu64,
 				   name, kc.n, kc.foreign, in.claims_held, want_claims[s]);
 	}
+	free(ids);
 	if (total != kappa_head(db))
 		kt_problem(CAT_ONCE, "the streams hold %" PRIu64 " events, the log %" PRIu64, total,
 			   kappa_head(db));

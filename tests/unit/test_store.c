@@ -313,8 +313,11 @@ assert_claims(kappa_db *db, const char *stream, const char *const *keys, size_t 
 {
 	keyset k = claims_of(db, stream);
 	cr_assert_eq(k.n, n, "%s holds %zu claims, expected %zu", stream, k.n, n);
-	for (size_t i = 0; i < n; i++)
-		cr_assert(keyset_has(&k, keys[i]), "%s does not hold %s", stream, keys[i]);
+	for (size_t i = 0; i < n; i++) {
+		char id[KAPPA_CLAIM_ID];
+		kappa_claim_id(db, keys[i], id);
+		cr_assert(keyset_has(&k, id), "%s does not hold %s", stream, keys[i]);
+	}
 	keyset_free(&k);
 	cr_assert_eq(info_of(db, stream).claims_held, n, "%s: claims_held", stream);
 }
@@ -1756,11 +1759,15 @@ assert_claim_map(kappa_db *db, const int *owner)
 		claimer_name(t, name, sizeof(name));
 		keyset k = claims_of(db, name);
 		for (size_t i = 0; i < k.n; i++) {
-			int u;
-			char tail;
-			cr_assert_eq(sscanf(k.v[i], "username:u%d%c", &u, &tail), 1,
-				     "%s holds an unknown key %s", name, k.v[i]);
-			cr_assert(u >= 0 && u < CLAIM_NAMES);
+			int u; /* claims are listed by id: find the name it is the id of */
+			for (u = 0; u < CLAIM_NAMES; u++) {
+				char key[32], id[KAPPA_CLAIM_ID];
+				snprintf(key, sizeof(key), "username:u%d", u);
+				kappa_claim_id(db, key, id);
+				if (!strcmp(id, k.v[i]))
+					break;
+			}
+			cr_assert(u < CLAIM_NAMES, "%s holds an unknown claim %s", name, k.v[i]);
 			cr_assert_eq(seen[u], -1, "%s is held by claimer %d and %s", k.v[i],
 				     seen[u], name);
 			seen[u] = t;

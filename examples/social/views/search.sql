@@ -64,6 +64,9 @@ DELETE FROM docs WHERE kind = 'comment' AND post_id IN (SELECT doc_id FROM docs
 	WHERE author = :subject AND kind = 'post');
 DELETE FROM docs WHERE author = :subject;
 DELETE FROM users WHERE id = :subject;
+-- An FTS5 delete only marks the rows' tokens deleted in the index; merging every segment
+-- into one drops them, and secure_delete zeroes the pages they were on.
+INSERT INTO docs_fts(docs_fts) VALUES ('optimize');
 
 -- @export
 SELECT 'user' AS kind, id, username FROM users WHERE id = :subject;
