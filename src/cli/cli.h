@@ -19,6 +19,8 @@ int kp_cmd_query(int argc, char **argv);
 int kp_cmd_sql(int argc, char **argv);
 int kp_cmd_views(int argc, char **argv);
 int kp_cmd_rebuild(int argc, char **argv);
+int kp_cmd_forget(int argc, char **argv);
+int kp_cmd_export(int argc, char **argv);
 int kp_cmd_import(int argc, char **argv);
 int kp_cmd_export_log(int argc, char **argv);
 

@@ -37,7 +37,10 @@ static const char usage_text[] =
 	"  --parallel N   appends in flight at once (default 16, at most 64)\n"
 	"  --url URL      the server (default $KAPPA_URL or " KP_DEFAULT_URL ")\n"
 	"  --table        the summary as a table instead of JSON\n"
-	"Prints {\"lines\", \"appended\", \"deduplicated\", \"failed\"} (events, but lines).\n"
+	"Events of forgotten subjects (their data is gone) and kappa's own '$' streams are\n"
+	"skipped.\n"
+	"Prints {\"lines\", \"appended\", \"deduplicated\", \"failed\", \"skipped\"} (events, but\n"
+	"lines).\n"
 	"Exit: 0 all imported, 1 a bad line or a failed append (the first few are named), 2 "
 	"usage.\n";
 
@@ -51,6 +54,7 @@ typedef struct importer {
 	const char *phase;	     /* "checking" or "importing" */
 	unsigned long long total;    /* bytes of a regular file, 0 when unknown */
 	unsigned long long lines;    /* lines taken (not blank) */
+	unsigned long long skipped;  /* lines that cannot be imported (forgotten, '$' streams) */
 	uint64_t t0, last_tick;	     /* monotonic ns */
 	unsigned long long bad_line; /* the line that stopped the import, 0 if none */
 	char bad_why[300];	     /* and why */
@@ -112,12 +116,18 @@ pass(importer *im, int send)
 	const char *p;
 	size_t n;
 	int rc;
-	im->lines = 0;
+	im->lines = im->skipped = 0;
 	while ((rc = imp_reader_next(&im->r, &p, &n)) == 1) {
 		if (blank(p, n))
 			continue;
 		imp_line l;
-		if (imp_line_parse(p, n, &l, im->bad_why, sizeof(im->bad_why))) {
+		int pr = imp_line_parse(p, n, &l, im->bad_why, sizeof(im->bad_why));
+		if (pr == 1) {
+			im->bad_why[0] = '\0';
+			im->skipped++;
+			continue;
+		}
+		if (pr) {
 			im->bad_line = im->r.lineno;
 			break;
 		}
@@ -148,9 +158,10 @@ static int
 summary(importer *im, int stopped)
 {
 	const imp_stats *st = &im->s.st;
-	json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "lines", (json_int_t)im->lines, "appended",
-			      (json_int_t)st->appended, "deduplicated",
-			      (json_int_t)st->deduplicated, "failed", (json_int_t)st->failed);
+	json_t *o =
+		json_pack("{s:I, s:I, s:I, s:I, s:I}", "lines", (json_int_t)im->lines, "appended",
+			  (json_int_t)st->appended, "deduplicated", (json_int_t)st->deduplicated,
+			  "failed", (json_int_t)st->failed, "skipped", (json_int_t)im->skipped);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)

@@ -33,10 +33,15 @@ static const char usage_text[] =
 	"                   [--max-subscribers N] [--max-inflight N] [--idle-timeout S]\n"
 	"                   [--request-timeout S] [--query-timeout MS] [--heartbeat S]\n"
 	"                   [--threads N] [--query-threads N] [--max-queued-queries N]\n"
+	"                   [--master-key-file FILE] [--allow-identifying-subject]\n"
 	"\n"
 	"Serves the database in DIR over HTTP/JSON (see docs/http.md). Without --auth-file the\n"
 	"server is open and listens on loopback addresses only. SIGTERM or SIGINT stop it\n"
-	"gracefully; SIGHUP reloads the view definitions.\n";
+	"gracefully; SIGHUP reloads the view definitions.\n"
+	"\n"
+	"--master-key-file FILE  the 32-byte node master key sealing DATA/keys (default\n"
+	"                        DIR/master.key; created 0600 on first start if absent)\n"
+	"--allow-identifying-subject  accept subject ids that look like e-mail addresses\n";
 
 static int
 usage(FILE *f)
@@ -96,7 +101,8 @@ set_limit(kp_server_options *so, const char *a, const char *v)
 int
 kp_cmd_serve(int argc, char **argv)
 {
-	const char *data = NULL, *views = NULL, *fsync = "always";
+	const char *data = NULL, *views = NULL, *fsync = "always", *master = NULL;
+	int identifying = 0;
 	kp_server_options so;
 	kp_server_options_init(&so);
 	for (int i = 1; i < argc; i++) {
@@ -104,6 +110,10 @@ kp_cmd_serve(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h"))
 			return usage(stdout);
+		if (!strcmp(a, "--allow-identifying-subject")) {
+			identifying = 1;
+			continue;
+		}
 		if (!v)
 			return usage(stderr);
 		int lim = set_limit(&so, a, v);
@@ -125,6 +135,8 @@ kp_cmd_serve(int argc, char **argv)
 			fsync = v;
 		else if (!strcmp(a, "--auth-file"))
 			so.auth_file = v;
+		else if (!strcmp(a, "--master-key-file"))
+			master = v;
 		else
 			return usage(stderr);
 		i++;
@@ -135,6 +147,8 @@ kp_cmd_serve(int argc, char **argv)
 	kappa_options o;
 	kappa_options_init(&o);
 	o.views_dir = views;
+	o.master_key_file = master;
+	o.allow_identifying_subject = identifying;
 	o.notice = log_line;
 	if (!strcmp(fsync, "always")) {
 		o.fsync = KAPPA_FSYNC_ALWAYS;

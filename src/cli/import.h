@@ -55,7 +55,8 @@ typedef struct imp_line {
 	unsigned long long position;
 } imp_line;
 
-/* Parse 'text'. Returns 0, or -1 with the reason in 'why'. */
+/* Parse 'text'. Returns 0, 1 for a line that cannot be imported and is skipped (an event of
+ * a forgotten subject, a '$' stream), or -1 with the reason in 'why'. */
 int imp_line_parse(const char *text, size_t len, imp_line *out, char *why, size_t whylen);
 void imp_line_release(imp_line *l);
 

@@ -165,6 +165,16 @@ imp_line_parse(const char *text, size_t len, imp_line *out, char *why, size_t wh
 	}
 	json_t *stream = json_object_get(o, "stream"), *events = json_object_get(o, "events");
 	json_t *pos = json_object_get(o, "position");
+	/* An exported event of a forgotten subject has no data left to append, and streams
+	 * named '$...' hold kappa's own records: neither can be imported, both are skipped. */
+	if (json_is_true(json_object_get(o, "forgotten")) ||
+	    (json_is_string(stream) && json_string_value(stream)[0] == '$')) {
+		snprintf(why, whylen, "%s",
+			 json_is_true(json_object_get(o, "forgotten")) ? "forgotten"
+								       : "kappa's own");
+		json_decref(o);
+		return 1;
+	}
 	if (!json_is_object(o))
 		bad = "a line must be a JSON object";
 	else if (!json_is_string(stream) || json_string_length(stream) == 0 ||

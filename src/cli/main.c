@@ -47,6 +47,10 @@ static const struct {
 	 "export-log [--from P] [--to P] > FILE.jsonl\n"
 	 "                   the log as JSON Lines, re-importable with import",
 	 1},
+	{"forget", kp_cmd_forget,
+	 "forget SUBJECT     destroy a data subject's key: its data becomes unreadable (admin)", 1},
+	{"export", kp_cmd_export,
+	 "export SUBJECT     everything kappa holds about a data subject, as JSON (admin)", 1},
 	{"check", kp_cmd_check, "check DIR          verify every batch of the log in DIR", 0},
 	{"verify", kp_cmd_verify,
 	 "verify DIR [--digest FILE]\n"

@@ -3,7 +3,8 @@
  *
  * Access (with --auth-file): /health, /health/ready and /audit/key are open; reading
  * streams, the log, subscriptions, views, queries, SQL, metrics and /audit/digest need the
- * read scope; appends need append; rebuilds and /audit/verify need admin. A token limited to stream
+ * read scope; appends need append; rebuilds, /audit/verify and /subjects/{s}/forget|export
+ * need admin. A token limited to stream
  * prefixes reads and appends only those streams, and sees only their events in /log and /subscribe.
  */
 #include <stdio.h>
@@ -27,6 +28,8 @@ static const char *const route_names[KP_R_COUNT] = {
 	[KP_R_AUDIT_DIGEST] = "audit_digest",
 	[KP_R_AUDIT_KEY] = "audit_key",
 	[KP_R_AUDIT_VERIFY] = "audit_verify",
+	[KP_R_SUBJECT_FORGET] = "subject_forget",
+	[KP_R_SUBJECT_EXPORT] = "subject_export",
 	[KP_R_OTHER] = "other",
 };
 
@@ -57,6 +60,13 @@ kp_route_of(const char *url, const char *method)
 		return KP_R_AUDIT_KEY;
 	if (!strcmp(url, "/audit/verify"))
 		return KP_R_AUDIT_VERIFY;
+	if (!strncmp(url, "/subjects/", 10)) {
+		const char *s = strrchr(url + 10, '/');
+		if (s && s > url + 10 && !strcmp(s, "/forget"))
+			return KP_R_SUBJECT_FORGET;
+		if (s && s > url + 10 && !strcmp(s, "/export"))
+			return KP_R_SUBJECT_EXPORT;
+	}
 	if (!strcmp(url, "/views") || !strcmp(url, "/views/"))
 		return KP_R_VIEWS;
 	if (!strncmp(url, "/views/", 7)) {
@@ -86,6 +96,8 @@ scope_needed(kp_route r)
 		return KP_SCOPE_APPEND;
 	case KP_R_REBUILD:
 	case KP_R_AUDIT_VERIFY:
+	case KP_R_SUBJECT_FORGET:
+	case KP_R_SUBJECT_EXPORT:
 		return KP_SCOPE_ADMIN;
 	default:
 		return KP_SCOPE_READ;
@@ -171,6 +183,20 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 		return get ? kp_http_audit_key(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_AUDIT_VERIFY:
 		return get ? kp_http_audit_verify(r) : kp_send_not_allowed(r, "GET, HEAD");
+	case KP_R_SUBJECT_FORGET:
+	case KP_R_SUBJECT_EXPORT: {
+		/* /subjects/{s}/forget|export: the subject is what lies between */
+		char subject[KAPPA_MAX_SUBJECT + 1];
+		size_t n = strlen(url + 10) - 7;
+		if (n > KAPPA_MAX_SUBJECT)
+			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+					     "a subject id is at most 200 bytes");
+		memcpy(subject, url + 10, n);
+		subject[n] = '\0';
+		if (r->route == KP_R_SUBJECT_FORGET)
+			return post ? kp_http_forget(r, subject) : kp_send_not_allowed(r, "POST");
+		return get ? kp_http_export(r, subject) : kp_send_not_allowed(r, "GET, HEAD");
+	}
 	case KP_R_VIEWS:
 	case KP_R_VIEW:
 	case KP_R_QUERY:

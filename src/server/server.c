@@ -463,5 +463,8 @@ kp_server_stop(kp_server *s)
 	MHD_stop_daemon(s->d);
 	if (lsock != MHD_INVALID_SOCKET)
 		close(lsock);
+	/* Export threads write to pipes whose readers are gone now: they stop at once. */
+	while (atomic_load(&s->exports))
+		usleep(1000);
 	free_server(s);
 }

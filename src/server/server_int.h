@@ -35,6 +35,8 @@ typedef enum kp_route {
 	KP_R_AUDIT_DIGEST,
 	KP_R_AUDIT_KEY,
 	KP_R_AUDIT_VERIFY,
+	KP_R_SUBJECT_FORGET,
+	KP_R_SUBJECT_EXPORT,
 	KP_R_OTHER,
 	KP_R_COUNT
 } kp_route;
@@ -70,6 +72,7 @@ struct kp_server {
 	kp_workers *workers;	/* run queries off the event threads */
 	atomic_int inflight;	/* appends waiting for their answer */
 	atomic_int queries;	/* queries handed to the workers, not yet answered */
+	atomic_int exports;	/* subject exports being written (subjects_http.c) */
 	atomic_int connections; /* open connections */
 	atomic_int stopping;
 	atomic_int draining; /* stopping: no new suspended requests (kp_server_enter) */
@@ -176,6 +179,11 @@ enum MHD_Result kp_http_subscribe(kp_request *r);
 enum MHD_Result kp_http_audit_digest(kp_request *r);
 enum MHD_Result kp_http_audit_key(kp_request *r);
 enum MHD_Result kp_http_audit_verify(kp_request *r);
+
+/* ---- subjects_http.c ------------------------------------------------------------------ */
+
+enum MHD_Result kp_http_forget(kp_request *r, const char *subject);
+enum MHD_Result kp_http_export(kp_request *r, const char *subject);
 
 /* ---- workers.c ----------------------------------------------------------------------- */
 

@@ -294,6 +294,10 @@ parse_append(json_t *body, append_in *a, int64_t *expected, const char **rid)
 			return "\"subject\" must be a string without NUL bytes";
 		if (meta && !json_is_null(meta) && !json_is_object(meta))
 			return "\"metadata\" must be a JSON object";
+		json_t *seal = json_object_get(e, "seal_metadata");
+		if (seal && !json_is_boolean(seal))
+			return "\"seal_metadata\" must be true or false";
+		a->ev[i].seal_metadata = json_is_true(seal);
 		a->ev[i].type = json_string_value(type);
 		a->ev[i].subject = json_is_string(subj) ? json_string_value(subj) : NULL;
 		if (!(a->ev[i].data = a->texts[2 * i] = json_dumps(data, JSON_COMPACT)))

@@ -16,8 +16,8 @@
 
 #include "view/view.h"
 
-static const char *handler_params[] = {":position", ":stream", ":version", ":type",
-				       ":data",	    ":time",   ":subject", ":metadata"};
+static const char *handler_params[] = {":position", ":stream",	":version",  ":type",	  ":data",
+				       ":time",	    ":subject", ":metadata", ":forgotten"};
 
 static int
 valid_ident(const char *s, size_t n, int first_alpha_only)
@@ -373,7 +373,8 @@ check_sql(sqlite3 *mem, const kp_view_def *d, const char *sql, int line, const c
 			if (!pn || pn[0] != ':')
 				ok = 0;
 			else if (kind == 0)
-				for (size_t k = 0; k < 8; k++)
+				for (size_t k = 0;
+				     k < sizeof(handler_params) / sizeof(*handler_params); k++)
 					ok |= !strcmp(pn, handler_params[k]);
 			else if (kind == 2)
 				ok = !strcmp(pn, ":subject");

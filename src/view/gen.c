@@ -15,8 +15,9 @@
 #include "base/clock.h"
 #include "view/view.h"
 
-static const char *param_names[8] = {":position", ":stream", ":version", ":type",
-				     ":data",	  ":time",   ":subject", ":metadata"};
+static const char *param_names[KP_HANDLER_PARAMS] = {":position", ":stream",   ":version",
+						     ":type",	  ":data",     ":time",
+						     ":subject",  ":metadata", ":forgotten"};
 
 static int
 sql_err(sqlite3 *c, kappa_err *err, const char *what, const char *path)
@@ -71,7 +72,7 @@ prepare_statements(kp_gen *g, const char *sql, int line, kp_hstmt **hs, size_t *
 		*hs = nh;
 		kp_hstmt *h = &nh[(*n)++];
 		h->st = st;
-		for (int k = 0; k < 8; k++)
+		for (int k = 0; k < KP_HANDLER_PARAMS; k++)
 			h->idx[k] = sqlite3_bind_parameter_index(st, param_names[k]);
 	}
 	return KAPPA_OK;
@@ -223,9 +224,11 @@ matches(const kp_handler *h, const kp_event *ev)
 }
 
 static void
-bind_event(kp_hstmt *h, const kp_event *ev, const char *iso)
+bind_event(kp_hstmt *h, const kp_event *ev, const char *iso, int forgotten)
 {
 	sqlite3_stmt *st = h->st;
+	if (h->idx[8])
+		sqlite3_bind_int(st, h->idx[8], forgotten);
 	if (h->idx[0])
 		sqlite3_bind_int64(st, h->idx[0], (sqlite3_int64)ev->position);
 	if (h->idx[1])
@@ -344,12 +347,12 @@ kp_gen_apply(kp_gen *g, kappa_db *db, int max, uint64_t budget_ns, kp_apply_fail
 			rollback(g);
 			return KP_ERR(err, KAPPA_EFATAL, "%s", fail->msg);
 		}
-		for (size_t i = 0; !forgotten && i < g->def->nhandlers; i++) {
+		for (size_t i = 0; i < g->def->nhandlers; i++) {
 			if (!matches(&g->def->handlers[i], &ev))
 				continue;
 			for (size_t k = 0; k < g->nhs[i]; k++) {
 				kp_hstmt *h = &g->hs[i][k];
-				bind_event(h, &ev, iso);
+				bind_event(h, &ev, iso, forgotten);
 				int s;
 				while ((s = sqlite3_step(h->st)) == SQLITE_ROW)
 					;

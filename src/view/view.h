@@ -63,9 +63,10 @@ const kp_query_def *kp_view_def_query(const kp_view_def *d, const char *name);
 /* ---- one database of a view (gen.c) ----------------------------------------------------- */
 
 /* One prepared handler statement and where its event parameters go (0: unused). */
+#define KP_HANDLER_PARAMS 9 /* :position ... :metadata, :forgotten */
 typedef struct kp_hstmt {
 	sqlite3_stmt *st;
-	int idx[8];
+	int idx[KP_HANDLER_PARAMS];
 } kp_hstmt;
 
 /* A read-only connection to a generation, with the statements it has prepared kept for the
@@ -118,8 +119,9 @@ typedef struct kp_apply_fail {
 /* Apply up to 'max' events (and at most 'budget_ns') from g->applied, in one transaction.
  * Returns the number applied (>= 0), or KAPPA_ECORRUPT/EIO (log) or KAPPA_EFATAL with
  * 'fail' filled (a handler failed; nothing of the batch is kept).
- * Events of a forgotten subject run no handler (a rebuild skips them); a $subject_forgotten
- * record runs the @forget statements with :subject bound, then the WAL is truncated. */
+ * Events of a forgotten subject reach the handlers with :data (and sealed :metadata) NULL and
+ * :forgotten 1; a $subject_forgotten record runs the @forget statements with :subject bound,
+ * then the WAL is truncated. */
 int kp_gen_apply(kp_gen *g, kappa_db *db, int max, uint64_t budget_ns, kp_apply_fail *fail,
 		 kappa_err *err);
 

@@ -67,10 +67,10 @@ trap cleanup EXIT
 # ---- usage and an unreachable server ----------------------------------------------------
 run "$KAPPA" --help
 expect "kappa --help lists the commands" 0 "tail [--from P]" ""
-for c in serve append read tail query sql views rebuild import export-log check version; do
+for c in serve append read tail query sql views rebuild import export-log forget export check version; do
 	[[ "$OUT" == *"  $c"* ]] || bad "kappa --help lists $c" "$OUT"
 done
-for c in append read tail query sql views rebuild import export-log serve check; do
+for c in append read tail query sql views rebuild import export-log forget export serve check; do
 	run "$KAPPA" "$c" --help
 	if [ "$RC" = 0 ] && [[ "$OUT" == "usage: kappa $c"* ]]; then :; else bad "kappa $c --help" "exit $RC" "$OUT$ERR"; fi
 done
@@ -178,6 +178,7 @@ expect "a rebuilt view answers the same" 0 '"rows":[{"stream":"user-1","n":2,"to
 run "$KAPPA" rebuild nope
 expect "rebuild of an unknown view exits 1" 1 "" "kappa: not_found:"
 
+
 # ---- import -------------------------------------------------------------------------------
 python3 - "$T" <<'PY'
 import json, sys
@@ -201,11 +202,11 @@ with open(t + "/bad.jsonl", "w") as f:
 PY
 H0=$(head_of "$KAPPA_URL")
 run "$KAPPA" import "$T/gen.jsonl"
-expect "import appends every event" 0 '{"lines":13502,"appended":13503,"deduplicated":0,"failed":0}'
+expect "import appends every event" 0 '{"lines":13502,"appended":13503,"deduplicated":0,"failed":0,"skipped":0}'
 H1=$(head_of "$KAPPA_URL")
 [ "$H1" = $((H0 + 13503)) ] && ok "the log grew by the imported events" || bad "the log grew by the imported events" "head $H0 -> $H1"
 run "$KAPPA" import "$T/gen.jsonl" --parallel 4
-expect "importing the same file again appends nothing" 0 '{"lines":13502,"appended":0,"deduplicated":13503,"failed":0}'
+expect "importing the same file again appends nothing" 0 '{"lines":13502,"appended":0,"deduplicated":13503,"failed":0,"skipped":0}'
 [ "$(head_of "$KAPPA_URL")" = "$H1" ] && ok "the re-import left the log's head where it was" || bad "the re-import left the log's head where it was" "head $H1 -> $(head_of "$KAPPA_URL")"
 run "$KAPPA" read big --limit 20000
 [ "$RC" = 0 ] && [ "$(json 'len(j["events"]), all(e["version"] == i and e["data"]["n"] == i for i, e in enumerate(j["events"])), j["next_version"]')" = "(10500, True, 10500)" ] &&
@@ -221,7 +222,7 @@ run "$KAPPA" import "$T/bad.jsonl"
 expect "a file with a bad line exits 1 naming the line" 1 '"appended":0' "bad.jsonl:3: an event's \"data\" must be a JSON object (nothing was imported)"
 [ "$(head_of "$KAPPA_URL")" = "$H2" ] && ok "a file with a bad line imports nothing" || bad "a file with a bad line imports nothing" "head $H2 -> $(head_of "$KAPPA_URL")"
 run bash -c 'cat "$1" | "$2" import -' - "$T/bad.jsonl" "$KAPPA"
-expect "standard input (a pipe) stops at its first bad line" 1 '{"lines":2,"appended":2,"deduplicated":0,"failed":0}' "stdin:3:"
+expect "standard input (a pipe) stops at its first bad line" 1 '{"lines":2,"appended":2,"deduplicated":0,"failed":0,"skipped":0}' "stdin:3:"
 printf '{"stream":"x","type":"T","data":{}}\n{"stream":"x","type":"T","data":{"s":"%s"}}\n' "$(head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'x')" >"$T/long.jsonl"
 run "$KAPPA" import "$T/long.jsonl"
 expect "a line over 16 MiB is an error naming it" 1 "" "long.jsonl:2: the line is longer than 16 MiB"
@@ -261,6 +262,31 @@ if a != b or not a:
 PY
 KAPPA_TOKEN=$TOKEN "$KAPPA" import "$T/export.jsonl" --url "$URL2" >"$T/out" 2>"$T/err"
 [ "$?" = 0 ] && grep -q "\"appended\":0,\"deduplicated\":$HS," "$T/out" && ok "importing the export again appends nothing" || bad "importing the export again appends nothing" "$(cat "$T/out" "$T/err")"
+# ---- export and forget a data subject -----------------------------------------------------
+run "$KAPPA" append person-7 Registered '{"name":"Quentin Marker"}' --subject p7
+expect "append with a subject" 0 '"first_position"'
+run "$KAPPA" export p7
+expect "export prints the subject's events in clear" 0 'Quentin Marker'
+[ "$(json 'j["state"]')" = live ] || bad "export state live" "$OUT"
+run "$KAPPA" forget p7
+expect "forget" 0 '"forgotten":true'
+run "$KAPPA" forget p7
+expect "forget again answers the same" 0 '"already":true'
+run "$KAPPA" read person-7
+expect "a forgotten subject's events read as forgotten" 0 '"forgotten":true'
+[[ "$OUT" != *Quentin* ]] || bad "read after forget shows no data" "$OUT"
+run "$KAPPA" export p7
+expect "export after forget says forgotten" 0 '"state":"forgotten"'
+run "$KAPPA" forget nobody-here
+expect "forget of an unknown subject exits 1" 1 "" "kappa: not_found:"
+run "$KAPPA" append person-8 Registered '{}' --subject p7
+expect "a forgotten subject id is refused" 1 "" "subject_forgotten"
+FH=$(head_of "$KAPPA_URL")
+"$KAPPA" export-log --from $((FH - 6)) | KAPPA_TOKEN=$TOKEN "$KAPPA" import - --url "$URL2" >"$T/out" 2>"$T/err"
+rc=$?
+[ "$rc" = 0 ] && grep -q '"skipped":2}' "$T/out" && ok "import skips a forgotten event and kappa's own \$subjects record" ||
+	bad "import skips forgotten events" "exit $rc" "$(cat "$T/out" "$T/err")"
+
 run "$KAPPA" export-log --from 5 --to 8
 [ "$RC" = 0 ] && [ "$(printf '%s\n' "$OUT" | python3 -c 'import json,sys; print([json.loads(l)["position"] for l in sys.stdin])')" = "[5, 6, 7]" ] &&
 	ok "export-log --from --to" || bad "export-log --from --to" "$OUT" "$ERR"

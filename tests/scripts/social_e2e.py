@@ -475,6 +475,37 @@ def step_account_deleted():
     check_model("after the deletion every timeline and count still matches the model")
 
 
+def step_forget():
+    """The application appends AccountDeleted, then forgets the subject: its data is gone for good."""
+    st, exp = http("GET", "/subjects/zed/export")
+    events = exp.get("events", []) if isinstance(exp, dict) else []
+    check(st == 200 and exp.get("state") == "live" and any("quokkas" in json.dumps(e.get("data")) for e in events)
+          and all(e.get("subject") == "zed" for e in events),
+          "GET /subjects/zed/export before the forget holds the user's events in clear", f"{st} {exp}")
+    st, res = http("POST", "/subjects/zed/forget")
+    check(st == 200 and res.get("forgotten") is True and res.get("already") is False,
+          "POST /subjects/zed/forget forgets the user", f"{st} {res}")
+    st2, res2 = http("POST", "/subjects/zed/forget")
+    check(st2 == 200 and res2.get("already") is True and res2.get("position") == res.get("position"),
+          "forgetting again is a no-op with the same answer", f"{st2} {res2}")
+    global head
+    head = max(head, res.get("position", head))
+    st, page = http("GET", "/streams/user-zed")
+    evs = page.get("events", []) if isinstance(page, dict) else []
+    check(st == 200 and evs and all(e.get("forgotten") is True and e.get("data") is None for e in evs),
+          "the user's events now read as forgotten, with data null", f"{st} {page}")
+    st, exp = http("GET", "/subjects/zed/export")
+    check(st == 200 and exp.get("state") == "forgotten" and exp.get("views") == {}
+          and all(e.get("forgotten") for e in exp.get("events", [])) and "quokkas" not in json.dumps(exp),
+          "after the forget the export says so and holds no personal data", f"{st} {exp}")
+    st, res = append("user-zed2", [{"type": "UserRegistered", "subject": "zed", "data": {"user_id": "zed"}}],
+                     want=410)
+    check(res.get("error", {}).get("code") == "subject_forgotten",
+          "a forgotten subject id cannot be used again (410 subject_forgotten)", f"{res}")
+    st, res = http("GET", "/subjects/nobody/export")
+    equal(st, 404, "exporting an unknown subject is 404")
+
+
 def step_analytics():
     like("s1", "bob")
     like("s1", "carol")
@@ -587,7 +618,7 @@ def step_rebuild():
 
 def main():
     steps = [step_views, step_register, step_follow_post, step_celebrity, step_likes_comments, step_search,
-             step_who_to_follow, step_audit, step_account_deleted, step_analytics, step_query_plans, step_rebuild]
+             step_who_to_follow, step_audit, step_account_deleted, step_forget, step_analytics, step_query_plans, step_rebuild]
     for s in steps:
         try:
             s()

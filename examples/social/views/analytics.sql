@@ -95,6 +95,17 @@ SELECT u, :time FROM (SELECT CAST(coalesce(:data->>'$.user_id', :subject) AS TEX
  WHERE u IS NOT NULL
 ON CONFLICT DO NOTHING;
 
+-- @on PostCreated CommentAdded PostLiked
+-- The event of a forgotten user (data NULL, :forgotten 1) still counts in its hour, as it
+-- did when it was live: the hourly aggregates name nobody, and a rebuild after a forget
+-- must count what the live view counted. (Repeated likes cannot be told apart then.)
+INSERT INTO hourly (hour, posts, comments, likes)
+SELECT substr(:time, 1, 13) || ':00:00Z', :type = 'PostCreated', :type = 'CommentAdded',
+       :type = 'PostLiked'
+ WHERE :forgotten
+ON CONFLICT (hour) DO UPDATE SET posts = posts + excluded.posts,
+	comments = comments + excluded.comments, likes = likes + excluded.likes;
+
 -- @on PostCreated
 -- A new post counts in its hour and enters the window (with any likes or comments that
 -- came before it).

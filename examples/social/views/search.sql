@@ -45,11 +45,14 @@ SELECT :position, 'post', pid, pid, a, coalesce(:data->>'$.body', ''), coalesce(
 ON CONFLICT DO NOTHING;
 
 -- @on CommentAdded
+-- Only comments on an indexed post: a comment on the post of a forgotten user is not
+-- searchable, whether the view saw the post before the forget or not (a rebuild).
 INSERT INTO docs (position, kind, doc_id, post_id, author, body, at)
 SELECT :position, 'comment', cid, pid, a, coalesce(:data->>'$.body', ''), :time
   FROM (SELECT CAST(:data->>'$.comment_id' AS TEXT) AS cid, CAST(:data->>'$.post_id' AS TEXT) AS pid,
 	       CAST(coalesce(:data->>'$.author', :subject) AS TEXT) AS a)
  WHERE cid IS NOT NULL AND pid IS NOT NULL AND a IS NOT NULL
+   AND EXISTS (SELECT 1 FROM docs WHERE kind = 'post' AND doc_id = pid)
 ON CONFLICT DO NOTHING;
 
 -- @on AccountDeleted
