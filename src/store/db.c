@@ -342,6 +342,13 @@ check_options(const kappa_options *o, kappa_err *err)
 int
 kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_err *err)
 {
+	return kp_store_open_io(dir, options, NULL, out, err);
+}
+
+int
+kp_store_open_io(const char *dir, const kappa_options *options, const kp_store_io *sio,
+		 kappa_db **out, kappa_err *err)
+{
 	if (out)
 		*out = NULL;
 	if (!out)
@@ -394,6 +401,10 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 	lo.group_abort = kp_store_group_abort;
 	lo.idle = kp_store_idle;
 	lo.hook_ctx = db;
+	if (sio && sio->io)
+		lo.io = sio->io;
+	if (sio && sio->no_prealloc)
+		lo.prealloc_bytes = 0;
 	/* The log first: it takes the directory lock. */
 	if ((rc = kp_log_open(logdir, &lo, &db->log, err)) || (rc = kp_audit_load_key(db, err)))
 		goto fail;

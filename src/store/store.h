@@ -172,6 +172,15 @@ int kp_audit_load_key(kappa_db *db, kappa_err *err);
  * with the views. */
 int kp_store_open(const char *dir, const kappa_options *o, kappa_db **out, kappa_err *err);
 void kp_store_close(kappa_db *db);
+/* The same with the log's file I/O replaced ('sio' NULL: as kp_store_open), for tests that
+ * inject faults and power cuts (tests/lib/simio.h). Only the log goes through 'io': the
+ * index (LMDB), its state file, node.key and the views do their own I/O. */
+typedef struct kp_store_io {
+	const kp_io *io; /* NULL: POSIX */
+	int no_prealloc; /* no zero-fill thread (its I/O would race the writer's) */
+} kp_store_io;
+int kp_store_open_io(const char *dir, const kappa_options *o, const kp_store_io *sio,
+		     kappa_db **out, kappa_err *err);
 
 /* Catch the index up with the log (or rebuild it). Called by kp_store_open. */
 int kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err);
