@@ -33,6 +33,7 @@ static const char usage_text[] =
 	"                   [--max-subscribers N] [--max-inflight N] [--idle-timeout S]\n"
 	"                   [--request-timeout S] [--query-timeout MS] [--heartbeat S]\n"
 	"                   [--threads N] [--query-threads N] [--max-queued-queries N]\n"
+	"                   [--segment-bytes BYTES]\n"
 	"\n"
 	"Serves the database in DIR over HTTP/JSON (see docs/http.md). Without --auth-file the\n"
 	"server is open and listens on loopback addresses only. SIGTERM or SIGINT stop it\n"
@@ -97,6 +98,7 @@ int
 kp_cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *views = NULL, *fsync = "always";
+	long long segment = 0; /* 0: the default */
 	kp_server_options so;
 	kp_server_options_init(&so);
 	for (int i = 1; i < argc; i++) {
@@ -125,6 +127,8 @@ kp_cmd_serve(int argc, char **argv)
 			fsync = v;
 		else if (!strcmp(a, "--auth-file"))
 			so.auth_file = v;
+		else if (!strcmp(a, "--segment-bytes") && (segment = positive(v)) > 0)
+			;
 		else
 			return usage(stderr);
 		i++;
@@ -136,6 +140,8 @@ kp_cmd_serve(int argc, char **argv)
 	kappa_options_init(&o);
 	o.views_dir = views;
 	o.notice = log_line;
+	if (segment > 0)
+		o.segment_bytes = (uint64_t)segment;
 	if (!strcmp(fsync, "always")) {
 		o.fsync = KAPPA_FSYNC_ALWAYS;
 	} else if (!strcmp(fsync, "never")) {

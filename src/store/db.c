@@ -293,6 +293,7 @@ kp_store_index_wait(kappa_db *db, kappa_err *err)
 	pthread_mutex_lock(&db->index_lock);
 	if (atomic_load(&db->index_wanted) < want)
 		atomic_store(&db->index_wanted, want);
+	uint64_t attempts = atomic_load(&db->index_attempts);
 	pthread_mutex_unlock(&db->index_lock);
 	kp_log_kick(db->log);
 	int rc = KAPPA_OK;
@@ -302,6 +303,12 @@ kp_store_index_wait(kappa_db *db, kappa_err *err)
 		if (atomic_load(&db->index_failed)) {
 			rc = KP_ERR(err, KAPPA_EFATAL, "the index failed (%s); reopen to recover",
 				    db->index_err.msg);
+			break;
+		}
+		if (atomic_load(&db->index_behind) &&
+		    atomic_load(&db->index_attempts) != attempts) {
+			rc = KP_ERR(err, KAPPA_ENOSPC,
+				    "the index is behind the log and the disk is full");
 			break;
 		}
 		if (pthread_cond_timedwait(&db->index_cond, &db->index_lock, &dl) == ETIMEDOUT) {

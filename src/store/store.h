@@ -130,6 +130,10 @@ int kp_index_apply(kp_index *ix, MDB_txn *txn, kp_index_counters *c, const kp_ap
 int kp_index_expire(kp_index *ix, MDB_txn *txn, kp_index_counters *c, int64_t now_ms,
 		    int64_t window_ms, uint64_t min_ids, int max);
 void kp_claim_digest(kp_bytes key, uint8_t out[KP_CLAIM_HASH]);
+/* 1 if the index's filesystem has less than KP_INDEX_MIN_FREE bytes available: LMDB reports
+ * a write that ran out of space part-way as EIO, and this tells the two apart. */
+#define KP_INDEX_MIN_FREE (1u << 20)
+int kp_index_disk_full(const kp_index *ix);
 
 struct kp_views; /* the view layer's state (src/view), opaque here */
 
@@ -163,6 +167,13 @@ struct kappa_db {
 	 * until reopen, which catches up from the log. */
 	_Atomic int index_failed;
 	kappa_err index_err;
+	/* Set when the index could not commit for lack of disk space: the appends it held are
+	 * durable in the log but not indexed. The writer catches the index up from the log
+	 * before the next append (answered KAPPA_ENOSPC while that fails) and when idle;
+	 * readers are answered KAPPA_ENOSPC once an attempt made after their call failed.
+	 * 'index_attempts' counts those attempts. */
+	_Atomic int index_behind;
+	_Atomic uint64_t index_attempts;
 };
 
 /* Load DATA/node.key, creating it (mode 0600, durably) on first open (audit.c). */

@@ -18,7 +18,8 @@ static const char *param_names[8] = {":position", ":stream", ":version", ":type"
 static int
 sql_err(sqlite3 *c, kappa_err *err, const char *what, const char *path)
 {
-	return KP_ERR(err, KAPPA_EIO, "view database %s: %s: %s", path, what,
+	int full = c && sqlite3_errcode(c) == SQLITE_FULL;
+	return KP_ERR(err, full ? KAPPA_ENOSPC : KAPPA_EIO, "view database %s: %s: %s", path, what,
 		      c ? sqlite3_errmsg(c) : "cannot open");
 }
 
@@ -293,7 +294,11 @@ kp_gen_apply(kp_gen *g, kp_log *log, int max, uint64_t budget_ns, kp_apply_fail 
 							     (int)(ev.position - g->applied),
 							     UINT64_MAX, &again, NULL);
 					}
-					return KP_ERR(err, KAPPA_EFATAL, "%s", fail->msg);
+					return KP_ERR(err,
+						      sqlite3_errcode(g->w) == SQLITE_FULL
+							      ? KAPPA_ENOSPC
+							      : KAPPA_EFATAL,
+						      "%s", fail->msg);
 				}
 				sqlite3_reset(h->st);
 				sqlite3_clear_bindings(h->st);
