@@ -684,8 +684,11 @@ kt_sim_power_cut(kt_sim *s, enum kt_cut_mode mode)
 		if (!f->nu)
 			continue;
 		s->st.files_restored++;
-		size_t keep =
-			mode == KT_CUT_TEAR ? (size_t)(kt_rng_next(&s->rng) % (f->nu + 1)) : 0;
+		/* tearing: half the time all unsynced writes, the last torn; else a prefix */
+		uint64_t r = kt_rng_next(&s->rng);
+		size_t keep = mode != KT_CUT_TEAR ? 0
+			      : r % 2		  ? f->nu
+						  : (size_t)((r >> 1) % (f->nu + 1));
 		for (size_t k = f->nu; k > keep; k--)
 			undo_one(f, &f->u[k - 1], 0);
 		if (keep == 0)
