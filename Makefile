@@ -2,6 +2,7 @@
 #
 #   make            build everything (installs missing Debian packages first)
 #   make test       build and run every test; the last line is "N passed, N failed"
+#   make torture    the long tier: 20,000 simulated scenarios, 500 kill -9 rounds
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      build and run the benchmarks (figures as JSON lines at the end)
 #   make bench-http the HTTP benchmark against nginx and Redis (bench/http/run.sh)
@@ -35,6 +36,7 @@ CLI_SRC = $(wildcard src/cli/*.c src/server/*.c)
 TESTLIB_SRC = $(wildcard tests/lib/*.c)
 UNIT_SRC = $(wildcard tests/unit/*.c)
 CRASH_SRC = $(wildcard tests/crash/*.c)
+SIM_SRC = $(wildcard tests/sim/*.c)
 BENCH_SRC = $(wildcard bench/*.c)
 BENCHLIB_SRC = $(wildcard bench/lib/*.c)
 
@@ -43,13 +45,15 @@ CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTLIB_OBJ = $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN = $(UNIT_SRC:%.c=$(BUILD)/%)
 CRASH_BIN = $(CRASH_SRC:%.c=$(BUILD)/%)
+SIM_OBJ = $(SIM_SRC:%.c=$(BUILD)/%.o)
+SIM_BIN = $(BUILD)/tests/sim/sim
 BENCH_BIN = $(BENCH_SRC:%.c=$(BUILD)/%)
 BENCHLIB_OBJ = $(BENCHLIB_SRC:%.c=$(BUILD)/%.o)
 
 STAMP = $(BUILD)/.setup-done
 
 .SECONDARY:
-.PHONY: all test asan bench bench-http run install clean lint format format-check setup
+.PHONY: all test torture asan bench bench-http run install clean lint format format-check setup
 .DEFAULT_GOAL := all
 
 all: $(STAMP) $(BUILD)/libkappa.a $(BUILD)/libkappa.so $(BUILD)/kappa
@@ -87,6 +91,10 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libkptest.a $(BUILD)/lib
 $(BUILD)/tests/crash/%: $(BUILD)/tests/crash/%.o $(BUILD)/libkptest.a $(BUILD)/libkappa.a
 	$(CC) -o $@ $< $(BUILD)/libkptest.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS)
 
+# The fault simulation (tests/sim): one program from several files.
+$(SIM_BIN): $(SIM_OBJ) $(BUILD)/libkptest.a $(BUILD)/libkappa.a
+	$(CC) -o $@ $(SIM_OBJ) $(BUILD)/libkptest.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS)
+
 $(BUILD)/libkpbench.a: $(BENCHLIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -94,8 +102,16 @@ $(BUILD)/libkpbench.a: $(BENCHLIB_OBJ)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libkpbench.a $(BUILD)/libkappa.a
 	$(CC) -o $@ $< $(BUILD)/libkpbench.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) -lm
 
-test: all $(UNIT_BIN) $(CRASH_BIN)
+test: all $(UNIT_BIN) $(CRASH_BIN) $(SIM_BIN)
 	@BUILD=$(BUILD) scripts/run-tests
+
+# The long tier (docs/testing.md): many more simulated scenarios, then kappa serve killed
+# and restarted TORTURE_ROUNDS times under load (tests/torture).
+TORTURE_ROUNDS ?= 500
+TORTURE_SCENARIOS ?= 20000
+torture: all $(SIM_BIN)
+	@SIM_SCENARIOS=$(TORTURE_SCENARIOS) $(SIM_BIN)
+	@TORTURE_ROUNDS=$(TORTURE_ROUNDS) KAPPA_BIN=$(BUILD)/kappa bash tests/torture/run.sh
 
 # The whole suite with sanitizers, in its own build directory; crash rounds are fewer there.
 asan:

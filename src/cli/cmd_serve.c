@@ -33,7 +33,8 @@ static const char usage_text[] =
 	"                   [--max-subscribers N] [--max-inflight N] [--idle-timeout S]\n"
 	"                   [--request-timeout S] [--query-timeout MS] [--heartbeat S]\n"
 	"                   [--threads N] [--query-threads N] [--max-queued-queries N]\n"
-	"                   [--master-key-file FILE] [--allow-identifying-subject]\n"
+	"                   [--segment-bytes BYTES] [--master-key-file FILE]\n"
+	"                   [--allow-identifying-subject]\n"
 	"\n"
 	"Serves the database in DIR over HTTP/JSON (see docs/http.md). Without --auth-file the\n"
 	"server is open and listens on loopback addresses only. SIGTERM or SIGINT stop it\n"
@@ -103,6 +104,7 @@ kp_cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *views = NULL, *fsync = "always", *master = NULL;
 	int identifying = 0;
+	long long segment = 0; /* 0: the default */
 	kp_server_options so;
 	kp_server_options_init(&so);
 	for (int i = 1; i < argc; i++) {
@@ -137,6 +139,8 @@ kp_cmd_serve(int argc, char **argv)
 			so.auth_file = v;
 		else if (!strcmp(a, "--master-key-file"))
 			master = v;
+		else if (!strcmp(a, "--segment-bytes") && (segment = positive(v)) > 0)
+			;
 		else
 			return usage(stderr);
 		i++;
@@ -150,6 +154,8 @@ kp_cmd_serve(int argc, char **argv)
 	o.master_key_file = master;
 	o.allow_identifying_subject = identifying;
 	o.notice = log_line;
+	if (segment > 0)
+		o.segment_bytes = (uint64_t)segment;
 	if (!strcmp(fsync, "always")) {
 		o.fsync = KAPPA_FSYNC_ALWAYS;
 	} else if (!strcmp(fsync, "never")) {

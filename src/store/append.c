@@ -3,6 +3,7 @@
  * serial validation (request ids, expected versions, claims) in the log's writer thread,
  * against the index transaction of the group being built (store.h, design note 2).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <semaphore.h>
@@ -105,6 +106,41 @@ fail_index(kappa_db *db, int rc, const char *what)
 	}
 }
 
+/* The index could not commit for lack of space (writer thread): what it held is in the
+ * log, so it falls behind instead of failing, and catches up when space is back. */
+static void
+fall_behind(kappa_db *db, const char *why)
+{
+	if (!atomic_exchange(&db->index_behind, 1) && db->o.notice) {
+		char line[400];
+		snprintf(line, sizeof(line), "event=index_behind error=\"%s\"", why);
+		db->o.notice(db->o.notice_ctx, line);
+	}
+}
+
+/* Catch a fallen-behind index up with the log (writer thread, no transaction open).
+ * Returns KAPPA_OK, KAPPA_ENOSPC (still no space) or KAPPA_EFATAL (the index failed). */
+static int
+catch_up_behind(kappa_db *db, kappa_err *err)
+{
+	kappa_err e;
+	int rc = kp_store_catch_up(db, 0, &e);
+	if (rc == KAPPA_EIO && kp_index_disk_full(&db->ix))
+		rc = KAPPA_ENOSPC;
+	if (rc == KAPPA_OK) {
+		atomic_store(&db->index_behind, 0);
+	} else if (rc != KAPPA_ENOSPC && !atomic_load(&db->index_failed)) {
+		db->index_err = e;
+		atomic_store(&db->index_failed, 1);
+	}
+	atomic_fetch_add(&db->index_attempts, 1);
+	kp_store_index_published(db, atomic_load(&db->index_pos)); /* wake readers */
+	if (rc == KAPPA_OK)
+		return KAPPA_OK;
+	return KP_ERR(err, rc == KAPPA_ENOSPC ? KAPPA_ENOSPC : KAPPA_EFATAL,
+		      "the index cannot catch up with the log: %s", e.msg);
+}
+
 /* The writer-thread half: validate against the index as of every earlier append, then
  * record this one. */
 static int
@@ -118,6 +154,8 @@ prepare(kp_log_req *req, uint64_t first_position, kappa_err *err)
 	if (atomic_load(&db->index_failed))
 		return KP_ERR(err, KAPPA_EFATAL, "the index failed earlier (%s); reopen to recover",
 			      db->index_err.msg);
+	if (!db->wtxn && atomic_load(&db->index_behind) && (rc = catch_up_behind(db, err)))
+		return rc;
 	if (!db->wtxn && (rc = mdb_txn_begin(ix->env, NULL, 0, &db->wtxn))) {
 		db->wtxn = NULL;
 		fail_index(db, rc, "cannot begin a transaction");
@@ -237,7 +275,9 @@ commit_index(kappa_db *db)
 	} else {
 		rc = mdb_txn_commit(db->wtxn);
 		db->wtxn = NULL;
-		if (rc)
+		if (rc == ENOSPC || (rc == EIO && kp_index_disk_full(&db->ix)))
+			fall_behind(db, mdb_strerror(rc));
+		else if (rc)
 			fail_index(db, rc, "cannot commit");
 	}
 	db->last_commit_ns = kp_mono_ns();
@@ -279,7 +319,7 @@ kp_store_group_commit(void *ctx, uint64_t end)
 	db->txn_pos = end;
 	trim_index_map(db);
 	if (!db->wtxn) {
-		if (atomic_load(&db->index_pos) < end)
+		if (atomic_load(&db->index_pos) < end && !atomic_load(&db->index_behind))
 			kp_store_index_published(db, end); /* nothing to index in between */
 		return;
 	}
@@ -293,6 +333,10 @@ kp_store_idle(void *ctx)
 {
 	kappa_db *db = ctx;
 	trim_index_map(db);
+	if (!db->wtxn && atomic_load(&db->index_behind)) {
+		/* try again now (a reader may be waiting), and every second */
+		return catch_up_behind(db, NULL) == KAPPA_ENOSPC ? 1000 : -1;
+	}
 	if (!db->wtxn)
 		return -1;
 	uint64_t since = kp_mono_ns() - db->last_commit_ns;
@@ -315,7 +359,10 @@ kp_store_group_abort(void *ctx, uint64_t first)
 	db->txn_batches = 0;
 	/* The transaction also held durable appends of earlier groups: replay them. */
 	kappa_err e;
-	if (kp_store_catch_up(db, 0, &e) != KAPPA_OK && !atomic_load(&db->index_failed)) {
+	int rc = kp_store_catch_up(db, 0, &e);
+	if (rc == KAPPA_ENOSPC || (rc == KAPPA_EIO && kp_index_disk_full(&db->ix))) {
+		fall_behind(db, e.msg); /* the disk is full: catch up when space is back */
+	} else if (rc != KAPPA_OK && !atomic_load(&db->index_failed)) {
 		db->index_err = e;
 		atomic_store(&db->index_failed, 1);
 	}

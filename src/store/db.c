@@ -299,6 +299,7 @@ kp_store_index_wait(kappa_db *db, kappa_err *err)
 	pthread_mutex_lock(&db->index_lock);
 	if (atomic_load(&db->index_wanted) < want)
 		atomic_store(&db->index_wanted, want);
+	uint64_t attempts = atomic_load(&db->index_attempts);
 	pthread_mutex_unlock(&db->index_lock);
 	kp_log_kick(db->log);
 	int rc = KAPPA_OK;
@@ -308,6 +309,12 @@ kp_store_index_wait(kappa_db *db, kappa_err *err)
 		if (atomic_load(&db->index_failed)) {
 			rc = KP_ERR(err, KAPPA_EFATAL, "the index failed (%s); reopen to recover",
 				    db->index_err.msg);
+			break;
+		}
+		if (atomic_load(&db->index_behind) &&
+		    atomic_load(&db->index_attempts) != attempts) {
+			rc = KP_ERR(err, KAPPA_ENOSPC,
+				    "the index is behind the log and the disk is full");
 			break;
 		}
 		if (pthread_cond_timedwait(&db->index_cond, &db->index_lock, &dl) == ETIMEDOUT) {
@@ -347,6 +354,13 @@ check_options(const kappa_options *o, kappa_err *err)
 
 int
 kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kappa_err *err)
+{
+	return kp_store_open_io(dir, options, NULL, out, err);
+}
+
+int
+kp_store_open_io(const char *dir, const kappa_options *options, const kp_store_io *sio,
+		 kappa_db **out, kappa_err *err)
 {
 	if (out)
 		*out = NULL;
@@ -401,6 +415,10 @@ kp_store_open(const char *dir, const kappa_options *options, kappa_db **out, kap
 	lo.group_abort = kp_store_group_abort;
 	lo.idle = kp_store_idle;
 	lo.hook_ctx = db;
+	if (sio && sio->io)
+		lo.io = sio->io;
+	if (sio && sio->no_prealloc)
+		lo.prealloc_bytes = 0;
 	/* The key store first, which changes nothing when the master key is wrong; then the log,
 	 * which takes the directory lock. */
 	if ((rc = kp_keys_open(db->dir, db->o.master_key_file, db->o.notice, db->o.notice_ctx,

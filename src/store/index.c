@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "store/store.h"
 
@@ -23,6 +24,14 @@ kp_store_mdb_err(kappa_err *err, int rc, const char *what)
 			   ? KAPPA_ECORRUPT
 			   : KAPPA_EIO;
 	return KP_ERR(err, code, "index: %s: %s", what, mdb_strerror(rc));
+}
+
+int
+kp_index_disk_full(const kp_index *ix)
+{
+	struct statvfs st;
+	return ix->dir && statvfs(ix->dir, &st) == 0 &&
+	       (uint64_t)st.f_bavail * st.f_frsize < KP_INDEX_MIN_FREE;
 }
 
 void

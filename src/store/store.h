@@ -155,6 +155,10 @@ int kp_index_subject(kp_index *ix, MDB_txn *txn, kp_bytes subject, kp_bytes stre
  * return stops the walk and is returned. */
 int kp_index_subject_streams(kp_index *ix, MDB_txn *txn, kp_bytes subject,
 			     int (*cb)(void *ctx, kp_bytes stream), void *ctx);
+/* 1 if the index's filesystem has less than KP_INDEX_MIN_FREE bytes available: LMDB reports
+ * a write that ran out of space part-way as EIO, and this tells the two apart. */
+#define KP_INDEX_MIN_FREE (1u << 20)
+int kp_index_disk_full(const kp_index *ix);
 
 struct kp_views; /* the view layer's state (src/view), opaque here */
 
@@ -190,6 +194,13 @@ struct kappa_db {
 	 * until reopen, which catches up from the log. */
 	_Atomic int index_failed;
 	kappa_err index_err;
+	/* Set when the index could not commit for lack of disk space: the appends it held are
+	 * durable in the log but not indexed. The writer catches the index up from the log
+	 * before the next append (answered KAPPA_ENOSPC while that fails) and when idle;
+	 * readers are answered KAPPA_ENOSPC once an attempt made after their call failed.
+	 * 'index_attempts' counts those attempts. */
+	_Atomic int index_behind;
+	_Atomic uint64_t index_attempts;
 };
 
 /* Open the sealed fields of event 'ev' in place: with the subject's key, 'ev' is pointed
@@ -214,6 +225,15 @@ int kp_audit_load_key(kappa_db *db, kappa_err *err);
  * with the views. */
 int kp_store_open(const char *dir, const kappa_options *o, kappa_db **out, kappa_err *err);
 void kp_store_close(kappa_db *db);
+/* The same with the log's file I/O replaced ('sio' NULL: as kp_store_open), for tests that
+ * inject faults and power cuts (tests/lib/simio.h). Only the log goes through 'io': the
+ * index (LMDB), its state file, node.key and the views do their own I/O. */
+typedef struct kp_store_io {
+	const kp_io *io; /* NULL: POSIX */
+	int no_prealloc; /* no zero-fill thread (its I/O would race the writer's) */
+} kp_store_io;
+int kp_store_open_io(const char *dir, const kappa_options *o, const kp_store_io *sio,
+		     kappa_db **out, kappa_err *err);
 
 /* Catch the index up with the log (or rebuild it). Called by kp_store_open. */
 int kp_store_catch_up(kappa_db *db, int rebuild, kappa_err *err);

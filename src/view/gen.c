@@ -22,7 +22,8 @@ static const char *param_names[KP_HANDLER_PARAMS] = {":position", ":stream",   "
 static int
 sql_err(sqlite3 *c, kappa_err *err, const char *what, const char *path)
 {
-	return KP_ERR(err, KAPPA_EIO, "view database %s: %s: %s", path, what,
+	int full = c && sqlite3_errcode(c) == SQLITE_FULL;
+	return KP_ERR(err, full ? KAPPA_ENOSPC : KAPPA_EIO, "view database %s: %s: %s", path, what,
 		      c ? sqlite3_errmsg(c) : "cannot open");
 }
 
@@ -374,7 +375,11 @@ kp_gen_apply(kp_gen *g, kappa_db *db, int max, uint64_t budget_ns, kp_apply_fail
 						kp_gen_apply(g, db, (int)(ev.position - g->applied),
 							     UINT64_MAX, &again, NULL);
 					}
-					return KP_ERR(err, KAPPA_EFATAL, "%s", fail->msg);
+					return KP_ERR(err,
+						      sqlite3_errcode(g->w) == SQLITE_FULL
+							      ? KAPPA_ENOSPC
+							      : KAPPA_EFATAL,
+						      "%s", fail->msg);
 				}
 				sqlite3_reset(h->st);
 				sqlite3_clear_bindings(h->st);

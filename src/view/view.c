@@ -56,6 +56,7 @@ static void
 set_fail(kp_view *v, const kp_apply_fail *f, const kappa_err *e)
 {
 	v->failed = 1;
+	v->failed_full = e && e->code == KAPPA_ENOSPC;
 	if (f && f->msg[0]) {
 		v->fail = *f;
 	} else {
@@ -224,7 +225,10 @@ projector(void *arg)
 			} else {
 				/* failed or stopped: nothing to apply until a command comes */
 				struct timespec dl = kp_deadline_ms(1000);
-				pthread_cond_timedwait(&v->cond, &v->lock, &dl);
+				if (pthread_cond_timedwait(&v->cond, &v->lock, &dl) == ETIMEDOUT &&
+				    v->failed && v->failed_full)
+					v->failed = v->failed_full =
+						0; /* space may be back: retry */
 			}
 		}
 	}

@@ -142,6 +142,7 @@ typedef struct kp_view {
 	int caught_up; /* the live database has reached the head since it was opened */
 	kp_apply_fail fail;
 	int failed;
+	int failed_full; /* it failed for lack of disk space: retried every second */
 	char load_error[256];
 	double rate;
 	int stop;
