@@ -4,28 +4,31 @@
 
 import {h, svg, clear} from './dom.js';
 
-const W = 640, H = 180, L = 56, R = 10, T = 10, B = 24;
+const H = 180, L = 64, R = 12, T = 10, B = 24;
 
-function niceMax(v) {
-	if (!(v > 0)) return 1;
+function niceMax(v, least) {
+	if (!(v > least)) return least;
 	const p = 10 ** Math.floor(Math.log10(v));
 	for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
 	return 10 * p;
 }
 
-// opts: {title, windowMs, format(v)}. Returns {el, update(series)} where series is
-// [{label, cls, points: [[t, v], ...]}].
+// opts: {title, windowMs, format(v), least (the smallest top of the y axis, default 1)}.
+// Returns {el, update(series)} where series is [{label, cls, points: [[t, v], ...]}]. The
+// drawing is redone at the element's width on each update, so text keeps its size.
 export function lineChart(opts) {
-	const plot = svg('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'chart', 'aria-label': opts.title});
+	const plot = svg('svg', {viewBox: `0 0 640 ${H}`, role: 'img', class: 'chart', 'aria-label': opts.title});
 	const legend = h('ul', {class: 'legend'});
 	const el = h('figure', {class: 'chart-box'}, h('figcaption', {text: opts.title}), plot, legend);
 	const format = opts.format || ((v) => String(Math.round(v)));
 
 	function update(series) {
 		const now = Date.now(), from = now - opts.windowMs;
+		const W = Math.max(240, Math.round(plot.getBoundingClientRect().width) || 640);
+		plot.setAttribute('viewBox', `0 0 ${W} ${H}`);
 		let max = 0;
 		for (const s of series) for (const [t, v] of s.points) if (t >= from && Number.isFinite(v)) max = Math.max(max, v);
-		max = niceMax(max);
+		max = niceMax(max, opts.least || 1);
 		const x = (t) => L + ((t - from) / opts.windowMs) * (W - L - R);
 		const y = (v) => H - B - (v / max) * (H - T - B);
 		clear(plot);

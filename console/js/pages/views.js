@@ -20,7 +20,7 @@ export function mount(main, arg) {
 	const ctl = new AbortController();
 	let fast = 0; // polls left at a short interval (after a rebuild starts)
 	const list = h('div', {class: 'view-list'});
-	const chart = lineChart({title: 'Lag in events, last 5 minutes', windowMs: WINDOW_MS, format: (v) => fmt.int(v)});
+	const chart = lineChart({title: 'Lag in events, last 5 minutes', windowMs: WINDOW_MS, format: (v) => fmt.int(v), least: 10});
 	const selId = uid('view');
 	const select = h('select', {id: selId, onchange: () => {
 		location.hash = `#/views/${encodeURIComponent(select.value)}`;
