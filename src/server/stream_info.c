@@ -55,13 +55,13 @@ kp_http_stream_info(kp_request *r, const char *stream)
 		json_decref(c.arr);
 		return kp_send_kappa_error(r, rc, &err);
 	}
-	json_t *o = json_pack("{s:s, s:b, s:o, s:o, s:I, s:o, s:b}", "stream", stream, "exists",
-			      info.exists, "last_version",
-			      info.exists ? json_integer((json_int_t)info.last_version) : json_null(),
-			      "last_position",
-			      info.exists ? json_integer((json_int_t)info.last_position)
-					  : json_null(),
-			      "event_count", (json_int_t)info.event_count, "claims", c.arr,
-			      "claims_truncated", c.more);
+	json_t *o =
+		json_pack("{s:s, s:b, s:o, s:o, s:I, s:o, s:b}", "stream", stream, "exists",
+			  info.exists, "last_version",
+			  info.exists ? json_integer((json_int_t)info.last_version) : json_null(),
+			  "last_position",
+			  info.exists ? json_integer((json_int_t)info.last_position) : json_null(),
+			  "event_count", (json_int_t)info.event_count, "claims", c.arr,
+			  "claims_truncated", c.more);
 	return kp_send_json(r, MHD_HTTP_OK, kp_dump(o));
 }

@@ -23,9 +23,8 @@ queries_json(const kp_view_def *d)
 				json_decref(params);
 				params = NULL;
 			}
-		if (!params ||
-		    json_array_append_new(arr, json_pack("{s:s, s:o}", "name", q->name, "params",
-							 params))) {
+		if (!params || json_array_append_new(arr, json_pack("{s:s, s:o}", "name", q->name,
+								    "params", params))) {
 			json_decref(arr);
 			return NULL;
 		}
