@@ -78,8 +78,17 @@ $(BUILD)/libkappa.so: $(LIB_OBJ)
 
 SERVER_LIBS = $(shell pkg-config --libs libmicrohttpd libcurl 2>/dev/null || echo -lmicrohttpd -lcurl)
 
-$(BUILD)/kappa: $(CLI_OBJ) $(BUILD)/libkappa.a
-	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) $(SERVER_LIBS)
+# The web console (console/) is compiled into kappa by scripts/embed-console.
+CONSOLE_FILES = $(shell find console -type f 2>/dev/null)
+CONSOLE_OBJ = $(BUILD)/gen/console_assets.o
+$(BUILD)/gen/console_assets.c: scripts/embed-console $(CONSOLE_FILES) | $(STAMP)
+	@mkdir -p $(dir $@)
+	scripts/embed-console console $@
+$(CONSOLE_OBJ): $(BUILD)/gen/console_assets.c
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/kappa: $(CLI_OBJ) $(CONSOLE_OBJ) $(BUILD)/libkappa.a
+	$(CC) -o $@ $(CLI_OBJ) $(CONSOLE_OBJ) $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) $(SERVER_LIBS)
 
 $(BUILD)/libkptest.a: $(TESTLIB_OBJ)
 	@rm -f $@

@@ -459,6 +459,12 @@ int kappa_views_list(kappa_db *db, void (*cb)(void *ctx, const kappa_view_status
  * one until the new one has caught up, then it is swapped in. Also resumes a failed view. */
 int kappa_view_rebuild(kappa_db *db, const char *view, kappa_err *err);
 
+/* The named queries of 'view' (of the version answering queries), in definition order, as
+ * JSON: [{"name": "home_timeline", "params": [{"name": "user", "optional": false}, ...]}].
+ *  OUT: *queries_json, malloc'ed; free with kappa_free.
+ * Errors: KAPPA_ENOTFOUND (no such view), KAPPA_ENOMEM. */
+int kappa_view_queries(kappa_db *db, const char *view, char **queries_json, kappa_err *err);
+
 /* No min_position for kappa_query. */
 #define KAPPA_NO_POSITION UINT64_MAX
 

@@ -6,6 +6,7 @@
  * read scope; appends need append; rebuilds, /audit/verify and /subjects/{s}/forget|export
  * need admin. A token limited to stream
  * prefixes reads and appends only those streams, and sees only their events in /log and /subscribe.
+ * The console's files (GET / and /console/...) are open: they hold no data.
  */
 #include <stdio.h>
 #include <string.h>
@@ -134,7 +135,7 @@ kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret)
 		return 1;
 	}
 	if ((r->route == KP_R_APPEND || r->route == KP_R_READ_STREAM) &&
-	    !kp_stream_allowed(r->tok, url + 9, strlen(url + 9))) {
+	    !kp_stream_allowed(r->tok, url + 9, strcspn(url + 9, "/"))) {
 		*ret = kp_send_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
 				     "this token may not use this stream");
 		return 1;
@@ -158,6 +159,7 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 {
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
 	const char *why;
+	char info[KAPPA_MAX_STREAM + 2];
 	switch (r->route) {
 	case KP_R_HEALTH:
 		return get ? kp_send_json(r, MHD_HTTP_OK, strdup("{\"status\":\"ok\"}"))
@@ -168,6 +170,8 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 	case KP_R_READ_STREAM:
 		if (!get && !post)
 			return kp_send_not_allowed(r, "GET, HEAD, POST");
+		if (get && kp_stream_info_name(url + 9, info, sizeof(info)))
+			return kp_http_stream_info(r, info);
 		if ((why = bad_stream_path(url + 9)))
 			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
 		return post ? kp_http_append(r, url + 9) : kp_http_read_stream(r, url + 9);
@@ -204,6 +208,8 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 	case KP_R_REBUILD:
 		return kp_http_views(r, method, url[6] ? url + 7 : "");
 	default:
+		if (kp_console_path(url))
+			return kp_http_console(r, url, method);
 		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
 	}
 }

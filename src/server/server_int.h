@@ -185,6 +185,20 @@ enum MHD_Result kp_http_audit_verify(kp_request *r);
 enum MHD_Result kp_http_forget(kp_request *r, const char *subject);
 enum MHD_Result kp_http_export(kp_request *r, const char *subject);
 
+/* ---- stream_info.c ------------------------------------------------------------------ */
+
+/* If 'path' (after "/streams/") is "NAME/info", copy NAME into 'name' (cap bytes) and
+ * return it; else NULL. */
+const char *kp_stream_info_name(const char *path, char *name, size_t cap);
+enum MHD_Result kp_http_stream_info(kp_request *r, const char *stream);
+
+/* ---- console.c ----------------------------------------------------------------------- */
+
+/* Is 'url' the console's ("/" or under "/console/")? Such requests need no token. */
+int kp_console_path(const char *url);
+/* Serve a console file (compiled in; see scripts/embed-console), or 404. */
+enum MHD_Result kp_http_console(kp_request *r, const char *url, const char *method);
+
 /* ---- workers.c ----------------------------------------------------------------------- */
 
 #define KP_MAX_WORKERS 64

@@ -1,6 +1,7 @@
 /*
- * views_http.c -- GET /views, GET /views/{v}, GET /views/{v}/queries/{q}, POST
- * /views/{v}/sql, POST /views/{v}/rebuild and GET /health/ready.
+ * views_http.c -- GET /views, GET /views/{v} (with its named queries and their
+ * parameters), GET /views/{v}/queries/{q}, POST /views/{v}/sql, POST /views/{v}/rebuild and
+ * GET /health/ready.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,8 +169,20 @@ kp_http_views(kp_request *r, const char *method, const char *rest)
 		if (!get)
 			return kp_send_not_allowed(r, "GET, HEAD");
 		int rc = kappa_view_status_get(db, name, &st, &err);
-		return rc ? kp_send_kappa_error(r, rc, &err)
-			  : kp_send_json(r, MHD_HTTP_OK, kp_dump(status_json(&st)));
+		char *queries = NULL;
+		if (!rc)
+			rc = kappa_view_queries(db, name, &queries, &err);
+		if (rc)
+			return kp_send_kappa_error(r, rc, &err);
+		json_t *o = status_json(&st), *qs = json_loads(queries, 0, NULL);
+		kappa_free(queries);
+		if (!o || !qs || json_object_set_new(o, "queries", qs)) {
+			if (!o)
+				json_decref(qs); /* set_new releases qs itself when it fails */
+			json_decref(o);
+			return MHD_NO;
+		}
+		return kp_send_json(r, MHD_HTTP_OK, kp_dump(o));
 	}
 	if (!strcmp(sub, "queries") && q[0]) {
 		if (!get)
