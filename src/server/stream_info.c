@@ -1,7 +1,9 @@
 /*
  * stream_info.c -- GET /streams/{s}/info: what the index knows about one stream (whether
  * it exists, its last version and position, its event count) and the uniqueness claims it
- * holds, for the console's stream page and other clients. Reads the index only.
+ * holds, for the console's stream page and other clients. Reads the index only. Claims are
+ * listed by id (kappa keeps claim keys only as keyed hashes); ?claim=KEY answers whether the
+ * stream holds that key ("holds_claim").
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +16,16 @@ typedef struct claims_ctx {
 	json_t *arr;
 	size_t n;
 	int more;
+	char want[KAPPA_CLAIM_ID]; /* the id of ?claim=KEY, or "" */
+	int holds;
 } claims_ctx;
 
 static void
 claim_cb(void *ctx, const char *key, size_t len)
 {
 	claims_ctx *c = ctx;
+	if (c->want[0] && len == strlen(c->want) && !memcmp(key, c->want, len))
+		c->holds = 1;
 	if (c->n == MAX_CLAIMS_LISTED) {
 		c->more = 1;
 		return;
@@ -51,6 +57,9 @@ kp_http_stream_info(kp_request *r, const char *stream)
 	claims_ctx c = {.arr = json_array()};
 	if (!c.arr)
 		return MHD_NO;
+	const char *want = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "claim");
+	if (want)
+		kappa_claim_id(r->srv->db, want, c.want);
 	if (info.exists && (rc = kappa_stream_claims(r->srv->db, stream, claim_cb, &c, &err))) {
 		json_decref(c.arr);
 		return kp_send_kappa_error(r, rc, &err);
@@ -63,5 +72,7 @@ kp_http_stream_info(kp_request *r, const char *stream)
 			  info.exists ? json_integer((json_int_t)info.last_position) : json_null(),
 			  "event_count", (json_int_t)info.event_count, "claims", c.arr,
 			  "claims_truncated", c.more);
+	if (o && want)
+		json_object_set_new(o, "holds_claim", json_boolean(c.holds));
 	return kp_send_json(r, MHD_HTTP_OK, kp_dump(o));
 }

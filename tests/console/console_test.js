@@ -85,10 +85,13 @@ async function serverChecks() {
 	check(post.status === 405, 'POST / is 405', post.status);
 	const open = await http('GET', '/views');
 	check(open.status === 401, 'the API itself still needs a token (GET /views without one is 401)', open.status);
-	const info = await http('GET', '/streams/user-u1/info', {token: READ});
+	const info = await http('GET', '/streams/user-u1/info?claim=username%3Ajohnschmidt1', {token: READ});
 	check(info.status === 200 && info.json.exists === true && info.json.last_version >= 0 &&
-		info.json.claims.includes('username:johnschmidt1') && info.json.event_count > 0,
-	'GET /streams/{s}/info: last version, event count and the claims the stream holds', info.text);
+		info.json.claims.length > 0 && info.json.claims.every((c) => /^[0-9a-f]{64}$/.test(c)) &&
+		!info.text.includes('johnschmidt1') && info.json.holds_claim === true && info.json.event_count > 0,
+	'GET /streams/{s}/info: last version, event count and the claims the stream holds (by id; ?claim=KEY checks one)', info.text);
+	const other = await http('GET', '/streams/user-u1/info?claim=username%3Anobody', {token: READ});
+	check(other.status === 200 && other.json.holds_claim === false, 'a claim the stream does not hold says so', other.text);
 	const none = await http('GET', '/streams/no-such-stream/info', {token: READ});
 	check(none.status === 200 && none.json.exists === false && none.json.last_version === null && none.json.claims.length === 0,
 		'GET /streams/{s}/info of a stream never written says it does not exist', none.text);
@@ -210,7 +213,7 @@ async function browserChecks(browser) {
 	await show(page, '#/streams/user-u1');
 	const info = await page.textContent('.stream-info');
 	const evRows = await page.$$('table.events tbody tr');
-	check(info.includes('username:johnschmidt1') && /Last version/.test(info) && evRows.length > 0,
+	check(/Claims held/.test(info) && /[0-9a-f]{64}/.test(info) && /Last version/.test(info) && evRows.length > 0,
 		'streams: a stream shows its last version, its claims and its events', info.slice(0, 300));
 	e = errs.take();
 	check(e.length === 0, 'streams: no console errors', ...e);

@@ -70,7 +70,8 @@ export function mount(main, arg) {
 				['Last position', fmt.int(s.last_position)],
 				['Events', fmt.int(s.event_count)],
 				['Claims held', s.claims.length
-					? h('ul', {class: 'claims'}, s.claims.map((c) => h('li', {}, h('code', {text: c}))), s.claims_truncated ? h('li', {text: '…'}) : null)
+					? h('div', {}, h('p', {class: 'hint', text: `${s.claims.length}${s.claims_truncated ? '+' : ''}, by id: kappa keeps claim keys only as keyed hashes`}),
+						h('ul', {class: 'claims'}, s.claims.map((c) => h('li', {}, h('code', {text: c}))), s.claims_truncated ? h('li', {text: '…'}) : null))
 					: 'none'],
 			]) : h('p', {text: 'No such stream: nothing was ever appended to it.'}));
 			if (s.exists) await load(null);
