@@ -139,7 +139,7 @@ store_main(void *arg)
 	char stream[32], subject[32], request[48], data[DATA_BYTES + 1];
 	snprintf(stream, sizeof(stream), "bench-%d", w->tid);
 	snprintf(subject, sizeof(subject), "user-%d", w->tid);
-	kappa_event_in ev = {"Bench", data, DATA_BYTES, w->subjects ? subject : NULL, NULL, 0};
+	kappa_event_in ev = {"Bench", data, DATA_BYTES, w->subjects ? subject : NULL, NULL, 0, 0};
 	kappa_append_result res;
 	kappa_err err;
 	int64_t expected = KAPPA_NO_STREAM;
@@ -290,7 +290,7 @@ submit(kappa_db *db, kp_log *log, slot *sl, int subjects, kappa_err *err)
 	snprintf(subject, sizeof(subject), "user-%d", sl->id);
 	snprintf(request, sizeof(request), "%d-%" PRIu64, sl->id, sl->seq);
 	make_data(data, sl->seq++);
-	kappa_event_in ev = {"Bench", data, DATA_BYTES, subjects ? subject : NULL, NULL, 0};
+	kappa_event_in ev = {"Bench", data, DATA_BYTES, subjects ? subject : NULL, NULL, 0, 0};
 	return kappa_append_async(db, stream, sl->version < 0 ? KAPPA_NO_STREAM : sl->version,
 				  request, &ev, 1, NULL, 0, store_answered, sl, err);
 }
