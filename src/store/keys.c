@@ -380,6 +380,9 @@ static int
 load_slots(kp_keys *k, uint64_t size, kappa_err *err)
 {
 	uint64_t nslots = (size - KS_SLOT) / KS_SLOT;
+	/* Only the file's very last slot can be a creation cut short; after a partial slot,
+	 * the last whole one is not it. */
+	int partial = (size - KS_SLOT) % KS_SLOT != 0;
 	if (nslots > KS_MAX_SLOTS)
 		return KP_ERR(err, KAPPA_ECORRUPT, "%s holds too many slots", k->path);
 	uint8_t *buf = malloc(KS_SLOT * 256);
@@ -397,7 +400,7 @@ load_slots(kp_keys *k, uint64_t size, kappa_err *err)
 		}
 		for (uint64_t j = 0; j < m; j++) {
 			int r = load_slot(k, (uint32_t)(i + j), buf + j * KS_SLOT,
-					  i + j == nslots - 1);
+					  !partial && i + j == nslots - 1);
 			if (r < 0) {
 				rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 				break;

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,5 +544,135 @@ Test(subjects, the_social_example_forgets_a_user_without_residue)
 	kappa_close(db);
 	/* ... and after a clean close too */
 	cr_assert_eq(marker_hits(dir, mark, where, sizeof(where)), 0, "found in %s", where);
+	kt_rmdir(dir);
+}
+
+/* Appends for a subject race its forget: each acknowledged event reads back either whole
+ * (appended before) or forgotten, never damaged; afterwards every one reads forgotten and
+ * new appends for the subject are refused. */
+typedef struct racer {
+	kappa_db *db;
+	int id;
+	int ok, refused, other;
+} racer;
+
+static void *
+race_appends(void *arg)
+{
+	racer *r = arg;
+	char stream[32];
+	snprintf(stream, sizeof(stream), "racer-%d", r->id);
+	for (int i = 0; i < 400; i++) {
+		char data[64];
+		snprintf(data, sizeof(data), "{\"i\":%d}", i);
+		kappa_event_in e = {.type = "Tick", .data = data, .subject = "racy"};
+		kappa_err err;
+		int rc = kappa_append(r->db, stream, KAPPA_ANY, NULL, &e, 1, NULL, 0, NULL, &err);
+		if (rc == KAPPA_OK)
+			r->ok++;
+		else if (rc == KAPPA_EFORGOTTEN)
+			r->refused++;
+		else
+			r->other++; /* asserted by the test's own thread */
+	}
+	return NULL;
+}
+
+Test(subjects, a_forget_racing_appends_leaves_every_event_whole_or_forgotten)
+{
+	char *dir = kt_tmpdir("subj-race");
+	kappa_db *db = open_db(dir, NULL);
+	add(db, "racer-0", "Tick", "racy", "{\"i\":-1}");
+	racer r[3];
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++) {
+		r[i] = (racer){db, i, 0, 0, 0};
+		pthread_create(&t[i], NULL, race_appends, &r[i]);
+	}
+	kt_sleep_ms(20);
+	kappa_forget_result fr;
+	kappa_err err;
+	cr_assert_eq(kappa_forget(db, "racy", &fr, &err), KAPPA_OK, "%s", err.msg);
+	int ok = 1, refused = 0;
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], NULL);
+		ok += r[i].ok;
+		refused += r[i].refused;
+		cr_assert_eq(r[i].other, 0, "appends failed otherwise than refused");
+	}
+	cr_assert_gt(refused, 0, "appends after the forget are refused");
+	/* every acknowledged event is there, and all of them read forgotten now */
+	kappa_iter *it;
+	cr_assert_eq(kappa_read_log(db, 0, UINT64_MAX, &it, &err), KAPPA_OK);
+	kappa_event e;
+	int seen = 0, r2;
+	while ((r2 = kappa_iter_next(it, &e, &err)) == 1) {
+		if (e.subject_len != 4)
+			continue;
+		seen++;
+		cr_assert_eq(e.forgotten, 1, "position %" PRIu64 " is still readable", e.position);
+	}
+	cr_assert_eq(r2, 0, "reading the log: %s", err.msg);
+	kappa_iter_free(it);
+	cr_assert_eq(seen, ok, "%d acknowledged, %d in the log", ok, seen);
+	kappa_close(db);
+	kt_rmdir(dir);
+}
+
+/* A crash after the key was destroyed but before the forget was recorded: the subject
+ * reads forgotten at once, and forgetting again writes the record. */
+Test(subjects, a_forget_cut_short_completes_when_retried)
+{
+	char *dir = kt_tmpdir("subj-cut");
+	kappa_db *db = open_db(dir, NULL);
+	add(db, "user-1", "Registered", "cut", "{\"n\":1}");
+	int state;
+	uint64_t pos;
+	kappa_err err;
+	cr_assert_eq(
+		kp_keys_forget(db->keys, (kp_bytes){(const uint8_t *)"cut", 3}, &state, &pos, &err),
+		KAPPA_OK);
+	kappa_close(db); /* as if the process died here: no $subject_forgotten yet */
+	db = open_db(dir, NULL);
+	cr_assert_eq(kappa_head(db), 1);
+	kappa_iter *it;
+	kappa_event e = read_one(db, "user-1", 0, &it);
+	cr_assert_eq(e.forgotten, 1);
+	kappa_iter_free(it);
+	kappa_forget_result fr;
+	cr_assert_eq(kappa_forget(db, "cut", &fr, &err), KAPPA_OK, "%s", err.msg);
+	cr_assert_eq(fr.position, 1, "the retry writes the record");
+	cr_assert_eq(kappa_head(db), 2);
+	cr_assert_eq(kappa_forget(db, "cut", &fr, &err), KAPPA_OK);
+	cr_assert_eq(fr.position, 1);
+	cr_assert_eq(fr.already, 1);
+	cr_assert_eq(kappa_head(db), 2);
+	kappa_close(db);
+	kt_rmdir(dir);
+}
+
+/* A torn slot write (the CRC does not match) reads as a forgotten subject, never as a key;
+ * a torn last slot (created, never synced, never used) is dropped. */
+Test(subjects, damaged_key_slots_fail_safe)
+{
+	char *dir = kt_tmpdir("subj-torn");
+	kappa_db *db = open_db(dir, NULL);
+	add(db, "a", "T", "sa", "{\"n\":1}");
+	add(db, "b", "T", "sb", "{\"n\":2}");
+	kappa_close(db);
+	char keys[4200];
+	snprintf(keys, sizeof(keys), "%s/keys/subjects.keys", dir);
+	cr_assert_eq(kt_file_size(keys), 3 * 512);
+	kt_flip_byte(keys, 512 + 100);	  /* slot 0: sa */
+	kt_truncate(keys, 3 * 512 - 100); /* slot 1 (sb, the last) cut short */
+	db = open_db(dir, NULL);
+	cr_assert_eq(kappa_subject_state(db, "sa"), 2, "a damaged slot reads as forgotten");
+	cr_assert_eq(kappa_subject_state(db, "sb"), 0, "a cut last slot is dropped");
+	kappa_iter *it;
+	kappa_event e = read_one(db, "a", 0, &it);
+	cr_assert_eq(e.forgotten, 1);
+	kappa_iter_free(it);
+	kappa_close(db);
+	cr_assert_eq(kt_file_size(keys), 2 * 512, "the cut slot is truncated away");
 	kt_rmdir(dir);
 }
