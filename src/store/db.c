@@ -421,8 +421,8 @@ kp_store_open_io(const char *dir, const kappa_options *options, const kp_store_i
 		lo.prealloc_bytes = 0;
 	/* The key store first, which changes nothing when the master key is wrong; then the log,
 	 * which takes the directory lock. */
-	if ((rc = kp_keys_open(db->dir, db->o.master_key_file, db->o.notice, db->o.notice_ctx,
-			       &db->keys, err)))
+	if ((rc = kp_keys_open(db->dir, db->o.master_key_file, sio ? sio->io : NULL, db->o.notice,
+			       db->o.notice_ctx, &db->keys, err)))
 		goto fail;
 	if ((rc = kp_log_open(logdir, &lo, &db->log, err)) || (rc = kp_audit_load_key(db, err)))
 		goto fail;

@@ -413,7 +413,7 @@ load_slots(kp_keys *k, uint64_t size, kappa_err *err)
 }
 
 int
-kp_keys_open(const char *data_dir, const char *master_file,
+kp_keys_open(const char *data_dir, const char *master_file, const kp_io *io,
 	     void (*notice_cb)(void *ctx, const char *line), void *notice_ctx, kp_keys **out,
 	     kappa_err *err)
 {
@@ -423,7 +423,7 @@ kp_keys_open(const char *data_dir, const char *master_file,
 	if (!k)
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	k->fd = -1;
-	k->io = kp_io_posix();
+	k->io = io ? io : kp_io_posix();
 	k->notice = notice_cb;
 	k->notice_ctx = notice_ctx;
 	pthread_rwlock_init(&k->lock, NULL);

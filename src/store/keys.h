@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "base/io.h"
 #include "kappa.h"
 
 #define KP_KEY_BYTES 32
@@ -26,8 +27,9 @@ typedef struct kp_keys kp_keys;
 
 /* Open (creating on first use) DATA/keys/subjects.keys with the master key in 'master_file'
  * (NULL: DATA/master.key). A master key that does not open the store is KAPPA_EPERM, and
- * nothing is changed. 'notice' reports repairs (a torn last slot dropped). */
-int kp_keys_open(const char *data_dir, const char *master_file,
+ * nothing is changed. 'io' (NULL: POSIX) does the key store's file I/O (tests inject faults
+ * through it). 'notice' reports repairs (a torn last slot dropped). */
+int kp_keys_open(const char *data_dir, const char *master_file, const kp_io *io,
 		 void (*notice)(void *ctx, const char *line), void *notice_ctx, kp_keys **out,
 		 kappa_err *err);
 void kp_keys_close(kp_keys *k);

@@ -157,11 +157,17 @@ send(kappa_db *db, sim_model *m, sim_attempt *a, int faults)
 	size_t idx = (size_t)(a - m->a);
 	m->n++;
 	kappa_event_in ev[SIM_MAX_EV];
-	char data[SIM_MAX_EV][SIM_MAX_PAD + 128], meta[SIM_MAX_EV][64];
+	char data[SIM_MAX_EV][SIM_MAX_PAD + 128], meta[SIM_MAX_EV][64], subj[SIM_MAX_EV][16];
 	for (int i = 0; i < a->n; i++) {
 		const char *mp;
+		int sealm;
 		sim_event(m, a->cid, i, data[i], sizeof(data[i]), meta[i], sizeof(meta[i]), &mp);
-		ev[i] = (kappa_event_in){.type = "Tick", .data = data[i], .metadata = mp};
+		const char *sp = sim_subject(m, a->cid, i, subj[i], sizeof(subj[i]), &sealm);
+		ev[i] = (kappa_event_in){.type = "Tick",
+					 .data = data[i],
+					 .metadata = mp,
+					 .subject = sp,
+					 .seal_metadata = sealm};
 	}
 	char key[8];
 	kappa_claim cl = {key, a->release};

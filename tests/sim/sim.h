@@ -57,6 +57,10 @@ typedef struct sim_model {
  * *meta NULL or a static-lifetime string in 'mbuf'). */
 void sim_event(const sim_model *m, uint32_t cid, int i, char *buf, size_t n, char *mbuf, size_t mn,
 	       const char **meta);
+/* The data subject of event 'i' of attempt 'cid' (in 'buf'), or NULL: a third of the events
+ * have one of five subjects, so their data is sealed; half of those seal the metadata too. */
+const char *sim_subject(const sim_model *m, uint32_t cid, int i, char *buf, size_t n,
+			int *seal_metadata);
 /* The value "n" of event 'i' of content 'cid' (what the counter view sums). */
 int sim_value(const sim_model *m, uint32_t cid, int i);
 /* Stream name of index 's' ("s0"...). */

@@ -57,6 +57,17 @@ sim_event(const sim_model *m, uint32_t cid, int i, char *buf, size_t n, char *mb
 	}
 }
 
+const char *
+sim_subject(const sim_model *m, uint32_t cid, int i, char *buf, size_t n, int *seal_metadata)
+{
+	uint64_t x = h(m, cid, i, 5);
+	*seal_metadata = (int)(x >> 8) & 1;
+	if (x % 3)
+		return NULL;
+	snprintf(buf, n, "s%u", (unsigned)((x >> 16) % 5));
+	return buf;
+}
+
 /* ---- the replayed state --------------------------------------------------------------- */
 
 typedef struct present {
@@ -205,7 +216,13 @@ read_log(kappa_db *db, const sim_model *m, uint64_t *count)
 		const char *meta;
 		sim_event(m, cid, i, want, sizeof(want), mbuf, sizeof(mbuf), &meta);
 		const char *sn = sim_stream(o->stream);
-		if (strcmp(got, want) != 0 || e.stream_len != strlen(sn) ||
+		char sbuf[16];
+		int sealm;
+		const char *subj = sim_subject(m, cid, i, sbuf, sizeof(sbuf), &sealm);
+		if (strcmp(got, want) != 0 || e.stream_len != strlen(sn) || e.forgotten ||
+		    (subj == NULL) != (e.subject == NULL) ||
+		    (subj && (e.subject_len != strlen(subj) ||
+			      memcmp(e.subject, subj, e.subject_len) != 0)) ||
 		    memcmp(e.stream, sn, e.stream_len) != 0 || e.type_len != 4 ||
 		    memcmp(e.type, "Tick", 4) != 0 || (meta == NULL) != (e.metadata == NULL) ||
 		    (meta && (e.metadata_len != strlen(meta) ||
