@@ -9,7 +9,9 @@ request id; some use the exact expected version of the client's own stream, some
 shared streams with "any", some take or release uniqueness claims. An append counts as
 acknowledged only once its whole 2xx answer was read. A request whose connection broke is
 sent again with the same id and body once the server is back. A fifth thread queries the
-counter view. Segments are 64 KiB, so the log rolls all the time.
+counter view. Segments are 64 KiB, so the log rolls all the time. A sixth thread appends
+events with data subjects (person-N streams, subject pN, sealed data), and some rounds forget
+one of those subjects just before the kill (the kill can land during the forget).
 
 Each round waits a random moment (0-400 ms), sometimes after asking for a view rebuild (so
 the kill lands during it) or pausing the server with SIGSTOP for 2 s (clients must only
@@ -18,8 +20,9 @@ same data directory and port. After every restart the checker reads the log from
 stopped last time and checks: every acknowledged append is there exactly once, at its
 acknowledged positions, with its content; nothing appears twice; positions are dense and
 versions dense per stream; each claim key belongs to one stream at a time; the counter view
-answers what the checker computes from the events up to the view's position; and the
-server's audit verification passes. At the end, after SIGTERM, `kappa verify` and `kappa
+answers what the checker computes from the events up to the view's position; the server's
+audit verification passes; every subject whose forget was acknowledged exports as forgotten
+with no data left, and a forget the kill cut short completes when sent again. At the end, after SIGTERM, `kappa verify` and `kappa
 check` run on the data directory, and the summary line is printed:
 
     rounds=N acknowledged=N lost=0 duplicated=0 view_mismatches=0 verify=ok
@@ -67,7 +70,10 @@ acked = {}  # rid -> (stream, first, last, [data])
 sent = {}  # rid -> (stream, [data]): every request ever sent
 stats = {"requests": 0, "conn_errors": 0, "timeouts": 0, "retries": 0, "dedup": 0,
          "refused": 0, "queries": 0}
-problems = {"lost": [], "duplicated": [], "dense": [], "view": [], "verify": [], "other": []}
+problems = {"lost": [], "duplicated": [], "dense": [], "view": [], "verify": [], "other": [],
+            "forget": []}
+persons = []  # subjects with an acknowledged event, not yet sent a forget
+forgets = {}  # subject -> "sent" | "acked"
 stop = threading.Event()
 server = {"proc": None}
 
@@ -179,6 +185,35 @@ class Client(threading.Thread):
                 problem("other", f"{rid}: answered {st} {j}")
 
 
+class Persons(Client):
+    """Appends events with data subjects: a few per subject, then the next subject."""
+
+    def run(self):
+        k, left = 0, 0
+        while not stop.is_set():
+            if left == 0:
+                k, left = k + 1, self.rng.randint(1, 4)
+            subject = f"p{self.idx}x{k}"
+            self.seq += 1
+            body = {"request_id": f"t{SEED}-{subject}-{self.seq}",
+                    "events": [{"type": "Noted", "subject": subject,
+                                "data": {"secret": f"{subject}-{self.seq}"}}]}
+            res = self.post(f"/streams/person-{subject}", body)
+            if res is None:
+                return
+            st, _ = res
+            left -= 1
+            if st in (200, 201):
+                with lock:
+                    if subject not in forgets and subject not in persons:
+                        persons.append(subject)
+            elif st == 410:
+                left = 0  # forgotten meanwhile: a new subject
+            elif st not in (409, 503):
+                problem("other", f"{subject}: answered {st}")
+            time.sleep(0.005)
+
+
 class Reader(threading.Thread):
     """Queries the view all the time, so kills land during queries too."""
 
@@ -210,8 +245,9 @@ def read_more():
             if e["position"] != len(log_events):
                 problem("dense", f"expected position {len(log_events)}, got {e['position']}")
             log_events.append(e)
-            rid = e["data"].get("rid")
-            if e["data"].get("i") == 0:
+            d = e["data"] or {}  # null: a forgotten subject's event
+            rid = d.get("rid")
+            if rid and d.get("i") == 0:
                 count_by_rid[rid] = count_by_rid.get(rid, 0) + 1
                 if count_by_rid[rid] == 2:
                     problem("duplicated", f"{rid} twice (again at {e['position']})")
@@ -241,10 +277,11 @@ def check_claims():
     from the request bodies it sent)."""
     held = {}
     for e in log_events:
-        if e["data"].get("i") != 0:
+        d = e["data"] or {}
+        if d.get("i") != 0 or "rid" not in d:
             continue
         with lock:
-            req = claim_of.get(e["data"]["rid"])
+            req = claim_of.get(d["rid"])
         if not req:
             continue
         kind, key = req
@@ -284,6 +321,8 @@ def check_view():
         return
     want = view_acc["counts"]  # counted incrementally: the log only grows
     for e in log_events[view_acc["upto"]:upto]:
+        if e["type"] != "Tick":
+            continue  # the persons' events and forget records: not counted by the view
         n, t = want.get(e["stream"], (0, 0))
         want[e["stream"]] = (n + 1, t + e["data"]["n"])
     view_acc["upto"] = upto
@@ -293,12 +332,32 @@ def check_view():
                         f"checker {sorted(want.items())[:4]}")
 
 
+def check_forgets():
+    """Acknowledged forgets hold; a forget the kill cut short completes when sent again."""
+    with lock:
+        todo = dict(forgets)
+    for subject, state in todo.items():
+        if state == "sent":
+            st, j = call("POST", f"/subjects/{subject}/forget", {}, timeout=10)
+            if st != 200 or j.get("forgotten") is not True:
+                problem("forget", f"forget of {subject} sent again answered {st}: {j}")
+                continue
+            with lock:
+                forgets[subject] = "acked"
+        st, j = call("GET", f"/subjects/{subject}/export", timeout=30)
+        if (st != 200 or j.get("state") != "forgotten" or not j.get("events")
+                or any(not e.get("forgotten") or e.get("data") is not None for e in j["events"])
+                or subject + "-" in json.dumps(j)):
+            problem("forget", f"{subject} forgotten but its export is {st}: {str(j)[:300]}")
+
+
 def check_round():
     with lock:
         snapshot = dict(acked)
     read_more()
     check_acked(snapshot)
     check_view()
+    check_forgets()
     st, j = call("GET", "/audit/verify", timeout=60)
     if st != 200:
         problem("verify", f"/audit/verify answered {st}: {j}")
@@ -317,10 +376,27 @@ def start():
 
 
 def forget_hook():
-    """Where a kill during forget goes once subjects can be forgotten: POST
-    /subjects/{s}/forget for a subject the clients write, then the kill. Until the server
-    has the route (404), nothing."""
-    return None
+    """Forget a subject the persons thread wrote, from a thread of its own, so that the kill
+    that follows may land during the forget."""
+    with lock:
+        if not persons:
+            return
+        subject = persons.pop(rng.randrange(len(persons)))
+        forgets[subject] = "sent"
+
+    def run():
+        try:
+            st, j = call("POST", f"/subjects/{subject}/forget", {}, timeout=5)
+        except (OSError, http.client.HTTPException, ValueError):
+            return  # the kill: checked (and sent again) after the restart
+        if st == 200:
+            with lock:
+                forgets[subject] = "acked"
+        elif st not in (503,):
+            problem("forget", f"forget of {subject} answered {st}: {j}")
+
+    threading.Thread(target=run, daemon=True).start()
+    time.sleep(rng.random() * 0.01)
 
 
 def one_round(r):
@@ -328,9 +404,9 @@ def one_round(r):
     what = rng.random()
     if what < 0.15:
         call("POST", "/views/counts/rebuild", {})  # the kill lands during the rebuild
-    elif what < 0.2:
+    elif what < 0.3:
         forget_hook()
-    elif what < 0.25 or (r == 1 and ROUNDS <= 50):
+    elif what < 0.35 or (r == 1 and ROUNDS <= 50):
         p.send_signal(signal.SIGSTOP)  # a long pause: clients time out, nothing breaks
         time.sleep(2)
         p.send_signal(signal.SIGCONT)
@@ -354,6 +430,9 @@ def main():
     for c in clients:
         c.start()
     Reader(daemon=True).start()
+    persons_thread = Persons(CLIENTS)
+    persons_thread.start()
+    clients.append(persons_thread)
     t0 = time.monotonic()
     for r in range(1, ROUNDS + 1):
         one_round(r)
@@ -387,12 +466,16 @@ def main():
                        ("view", "the counter view equals the checker's count after every restart"),
                        ("verify", "audit verification passes after every restart and at the end"),
                        ("other", "claims unique; no unexpected answers; the server answers "
-                                 "after SIGSTOP/SIGCONT")]:
+                                 "after SIGSTOP/SIGCONT"),
+                       ("forget", "acknowledged forgets hold across kills (exports forgotten, "
+                                  "no data); forgets cut short complete when sent again")]:
         check(not problems[kind], desc, *problems[kind][:5])
     print(f"# {stats} in {time.monotonic() - t0:.0f} s")
+    nf = sum(1 for v in forgets.values() if v == "acked")
+    check(ROUNDS < 20 or nf > 0, f"subjects were forgotten across the rounds ({nf})")
     print(f"rounds={ROUNDS} acknowledged={n} lost={len(problems['lost'])} "
           f"duplicated={len(problems['duplicated'])} view_mismatches={len(problems['view'])} "
-          f"verify={'ok' if not problems['verify'] else 'failed'}", flush=True)
+          f"verify={'ok' if not problems['verify'] else 'failed'} forgotten={nf}", flush=True)
 
 
 try:
