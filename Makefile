@@ -8,6 +8,8 @@
 #   make run        the server on the social example (loads it on the first run)
 #   make install    PREFIX=/usr/local: kappa, libkappa.a/.so, kappa.h, kappa.pc
 #   make lint       cppcheck (and clang-tidy when CLANG_TIDY=1)
+#   make fuzz       FUZZ_SECONDS=N: each libFuzzer target for N seconds (fuzz/fuzz.mk)
+#   make valgrind   the unit tests under valgrind --error-exitcode=1
 #   make format / format-check
 #
 # Dependencies point down only: cli, server -> view, store -> log -> base.
@@ -94,7 +96,7 @@ $(BUILD)/libkpbench.a: $(BENCHLIB_OBJ)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libkpbench.a $(BUILD)/libkappa.a
 	$(CC) -o $@ $< $(BUILD)/libkpbench.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) -lm
 
-test: all $(UNIT_BIN) $(CRASH_BIN)
+test: all $(UNIT_BIN) $(CRASH_BIN) fuzz-build
 	@BUILD=$(BUILD) scripts/run-tests
 
 # The whole suite with sanitizers, in its own build directory; crash rounds are fewer there.
@@ -167,6 +169,8 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
+
+include fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

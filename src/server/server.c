@@ -139,15 +139,6 @@ conn_of(struct MHD_Connection *c)
 	return ci ? ci->socket_context : NULL;
 }
 
-static int
-kp_hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
 static void
 conn_busy(kp_server *s, kp_conn *cn, int busy)
 {
@@ -166,27 +157,12 @@ static size_t
 unescape(void *cls, struct MHD_Connection *c, char *s)
 {
 	(void)cls;
-	char *w = s;
-	int nul = 0;
-	for (const char *p = s; *p; p++) {
-		int hi, lo;
-		if (*p == '%' && (hi = kp_hexval(p[1])) >= 0 && (lo = kp_hexval(p[2])) >= 0) {
-			char ch = (char)(hi << 4 | lo);
-			if (!ch) {
-				nul = 1;
-				ch = '?';
-			}
-			*w++ = ch;
-			p += 2;
-		} else {
-			*w++ = *p;
-		}
-	}
-	*w = '\0';
+	int nul;
+	size_t n = kp_url_unescape(s, &nul);
 	kp_conn *cn = nul ? conn_of(c) : NULL;
 	if (cn)
 		cn->nul_escape = 1;
-	return (size_t)(w - s);
+	return n;
 }
 
 /* ---- requests ----------------------------------------------------------------------- */
