@@ -28,6 +28,8 @@ kp_send_json(kp_request *r, unsigned status, char *body)
 		MHD_add_response_header(resp, "Retry-After", "1");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->allow)
 		MHD_add_response_header(resp, "Allow", r->allow);
+	if (r->close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->sent_status = status;

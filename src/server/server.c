@@ -168,8 +168,41 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
 /* ---- requests ----------------------------------------------------------------------- */
 
 static enum MHD_Result
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	unsigned *n = cls;
+	(void)kind;
+	(void)value;
+	n[0] += !strcasecmp(key, "Content-Length");
+	n[1] += !strcasecmp(key, "Transfer-Encoding");
+	n[2] += !strcasecmp(key, "Host");
+	return MHD_YES;
+}
+
+/* Request smuggling shapes (RFC 9112 6.1, 6.3, 3.2): Content-Length with Transfer-Encoding,
+ * two Content-Lengths, Transfer-Encoding in HTTP/1.0, or two Hosts. Such a request is
+ * refused and its connection closed, so that no part of it is read as another request
+ * (libmicrohttpd alone would take the first Content-Length, or the chunks and then what
+ * followed them). */
+static const char *
+framing_problem(struct MHD_Connection *c, const char *version)
+{
+	unsigned n[3] = {0, 0, 0};
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
+	if (n[0] && n[1])
+		return "a request cannot have both Content-Length and Transfer-Encoding";
+	if (n[0] > 1)
+		return "a request cannot have more than one Content-Length";
+	if (n[1] && version && !strcmp(version, MHD_HTTP_VERSION_1_0))
+		return "an HTTP/1.0 request cannot have Transfer-Encoding";
+	if (n[2] > 1)
+		return "a request cannot have more than one Host";
+	return NULL;
+}
+
+static enum MHD_Result
 first_call(kp_server *s, struct MHD_Connection *c, const char *url, const char *method,
-	   void **con_cls)
+	   const char *version, void **con_cls)
 {
 	kp_request *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -181,6 +214,11 @@ first_call(kp_server *s, struct MHD_Connection *c, const char *url, const char *
 	r->start_ns = (int64_t)kp_mono_ns();
 	*con_cls = r;
 	enum MHD_Result ret;
+	const char *why = framing_problem(c, version);
+	if (why) {
+		r->close = 1;
+		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
+	}
 	if (r->cn && r->cn->nul_escape) {
 		r->cn->nul_escape = 0;
 		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
@@ -221,11 +259,10 @@ static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	(void)version;
 	kp_server *s = cls;
 	kp_request *r = *con_cls;
 	if (!r)
-		return first_call(s, c, url, method, con_cls);
+		return first_call(s, c, url, method, version, con_cls);
 	if (r->sent_status) /* answered early (auth, size): ignore the rest of the body */
 		return (*upload_size = 0), MHD_YES;
 	if (*upload_size) {

@@ -113,6 +113,7 @@ typedef struct kp_request {
 	char *resp;
 	unsigned sent_status; /* for metrics */
 	const char *allow;    /* a 405's Allow header (static text) */
+	int close;	      /* answer with Connection: close (the framing is not trusted) */
 } kp_request;
 
 /* ---- respond.c ----------------------------------------------------------------------- */
