@@ -51,7 +51,7 @@ BENCHLIB_OBJ = $(BENCHLIB_SRC:%.c=$(BUILD)/%.o)
 STAMP = $(BUILD)/.setup-done
 
 .SECONDARY:
-.PHONY: all test asan bench bench-http run install clean lint format format-check setup
+.PHONY: all test asan valgrind bench bench-http run install clean lint format format-check setup
 .DEFAULT_GOAL := all
 
 all: $(STAMP) $(BUILD)/libkappa.a $(BUILD)/libkappa.so $(BUILD)/kappa
@@ -102,6 +102,10 @@ test: all $(UNIT_BIN) $(CRASH_BIN) fuzz-build
 # The whole suite with sanitizers, in its own build directory; crash rounds are fewer there.
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CRASH_ROUNDS=$${CRASH_ROUNDS:-40} test
+
+# The unit tests under valgrind's memcheck (not part of make test: it takes minutes).
+valgrind: all $(UNIT_BIN)
+	@BUILD=$(BUILD) scripts/valgrind-units
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
@@ -157,7 +161,7 @@ install: all
 lint: $(STAMP)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -Isrc \
-		src tests/lib tests/crash bench
+		src tests/lib tests/crash bench fuzz
 ifeq ($(CLANG_TIDY),1)
 	clang-tidy --quiet $(LIB_SRC) $(CLI_SRC) -- -std=c17 -D_GNU_SOURCE -Iinclude -Isrc
 endif
