@@ -9,6 +9,7 @@
  * independent of each other. Invariant: a parsed append is either refused with a kappa
  * code or reaches the version check; nothing crashes or leaks.
  */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +25,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static kappa_db *db;
 static char dir[256];
 
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) ? -1 : 0;
+}
+
 static void
 cleanup(void)
 {
 	kappa_close(db);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
+	if (nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "fuzz_append: could not remove %s\n", dir);
 }
 
