@@ -109,7 +109,8 @@ text_value(const char *p, size_t n)
 			w += k;
 			i += k;
 		} else {
-			memcpy(o + w, "\xef\xbf\xbd", 3);
+			static const char fffd[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD */
+			memcpy(o + w, fffd, sizeof(fffd));
 			w += 3;
 			i++;
 		}
