@@ -64,8 +64,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t v;
 	if (kp_parse_arg_u64(arg, 7, 10000, &v) == 0 && v > 10000)
 		abort();
-	if (kp_parse_arg_u64(arg, 0, UINT64_MAX, &v) == 0 && *arg && strspn(arg, "0123456789") !=
-									  strlen(arg))
+	if (kp_parse_arg_u64(arg, 0, UINT64_MAX, &v) == 0 && *arg &&
+	    strspn(arg, "0123456789") != strlen(arg))
 		abort();
 	json_decref(kp_param_json(arg));
 out:

@@ -88,8 +88,8 @@ fix_up(uint8_t *p, size_t n)
 	size_t off = 0;
 	while (n - off >= KP_BATCH_HEADER) {
 		kp_batch_hdr h;
-		if (kp_batch_hdr_decode(p + off, &h, (uint32_t)(n - off > UINT32_MAX ? UINT32_MAX
-										  : n - off),
+		if (kp_batch_hdr_decode(p + off, &h,
+					(uint32_t)(n - off > UINT32_MAX ? UINT32_MAX : n - off),
 					NULL))
 			break;
 		if (off == 0)
@@ -125,8 +125,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		kp_scan r;
 		kappa_err err;
 		int rc = kp_seg_scan(&io, 0, 0, first, UINT64_MAX, 1, on_batch, &c, &r, &err);
-		if (rc == KAPPA_OK && (r.end_off != c.end_off || r.end_pos != c.next_pos ||
-				       r.end_off > f.n))
+		if (rc == KAPPA_OK &&
+		    (r.end_off != c.end_off || r.end_pos != c.next_pos || r.end_off > f.n))
 			abort(); /* the scan's summary disagrees with the batches it accepted */
 	}
 	free(c.attrs);

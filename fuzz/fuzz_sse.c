@@ -35,8 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *z1 = memchr(p, 0, size);
 	const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
 	char *last = strndup((const char *)p, z1 ? (size_t)(z1 - p) : size);
-	char *types = z1 ? strndup((const char *)z1 + 1, z2 ? (size_t)(z2 - z1 - 1)
-							    : (size_t)(end - z1 - 1))
+	char *types = z1 ? strndup((const char *)z1 + 1,
+				   z2 ? (size_t)(z2 - z1 - 1) : (size_t)(end - z1 - 1))
 			 : strdup("");
 	if (!last || !types)
 		goto out;
