@@ -9,6 +9,8 @@
 #   make run        the server on the social example (loads it on the first run)
 #   make install    PREFIX=/usr/local: kappa, libkappa.a/.so, kappa.h, kappa.pc
 #   make lint       cppcheck (and clang-tidy when CLANG_TIDY=1)
+#   make fuzz       FUZZ_SECONDS=N: each libFuzzer target for N seconds (fuzz/fuzz.mk)
+#   make valgrind   the unit tests under valgrind --error-exitcode=1
 #   make format / format-check
 #
 # Dependencies point down only: cli, server -> view, store -> log -> base.
@@ -53,7 +55,7 @@ BENCHLIB_OBJ = $(BENCHLIB_SRC:%.c=$(BUILD)/%.o)
 STAMP = $(BUILD)/.setup-done
 
 .SECONDARY:
-.PHONY: all test torture asan bench bench-http run install clean lint format format-check setup
+.PHONY: all test torture asan valgrind bench bench-http run install clean lint format format-check setup
 .DEFAULT_GOAL := all
 
 all: $(STAMP) $(BUILD)/libkappa.a $(BUILD)/libkappa.so $(BUILD)/kappa
@@ -111,7 +113,7 @@ $(BUILD)/libkpbench.a: $(BENCHLIB_OBJ)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libkpbench.a $(BUILD)/libkappa.a
 	$(CC) -o $@ $< $(BUILD)/libkpbench.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) $(LIBS) -lm
 
-test: all $(UNIT_BIN) $(CRASH_BIN) $(SIM_BIN)
+test: all $(UNIT_BIN) $(CRASH_BIN) $(SIM_BIN) fuzz-build
 	@BUILD=$(BUILD) scripts/run-tests
 
 # The long tier (docs/testing.md): many more simulated scenarios, then kappa serve killed
@@ -125,6 +127,10 @@ torture: all $(SIM_BIN)
 # The whole suite with sanitizers, in its own build directory; crash rounds are fewer there.
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 CRASH_ROUNDS=$${CRASH_ROUNDS:-40} test
+
+# The unit tests under valgrind's memcheck (not part of make test: it takes minutes).
+valgrind: all $(UNIT_BIN)
+	@BUILD=$(BUILD) scripts/valgrind-units
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
@@ -180,7 +186,7 @@ install: all
 lint: $(STAMP)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -Isrc \
-		src tests/lib tests/crash bench
+		src tests/lib tests/crash bench fuzz
 ifeq ($(CLANG_TIDY),1)
 	clang-tidy --quiet $(LIB_SRC) $(CLI_SRC) -- -std=c17 -D_GNU_SOURCE -Iinclude -Isrc
 endif
@@ -192,6 +198,8 @@ format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
+
+include fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

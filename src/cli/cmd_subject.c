@@ -45,7 +45,7 @@ subject_call(int argc, char **argv, const char *name, const char *usage, const c
 	kp_buf path = KP_BUF_INIT;
 	if ((rc = kp_client_open(&c)) == 0) {
 		if (kp_buff(&path, "/subjects/") || kp_client_escape(&c, &path, pos[0]) ||
-		    kp_buff(&path, action))
+		    kp_buff(&path, "%s", action))
 			rc = kp_client_oom();
 		else if ((rc = kp_client_call_ok(&c, method, (const char *)path.data, NULL)) == 0)
 			rc = kp_client_print(&c, NULL);

@@ -28,6 +28,8 @@ kp_send_json(kp_request *r, unsigned status, char *body)
 		MHD_add_response_header(resp, "Retry-After", "1");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->allow)
 		MHD_add_response_header(resp, "Allow", r->allow);
+	if (r->close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->sent_status = status;
@@ -127,19 +129,8 @@ kp_event_json(const kappa_event *e)
 int
 kp_arg_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t max, uint64_t *out)
 {
-	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-	*out = def;
-	if (!v)
-		return 0;
-	size_t n = strlen(v);
-	if (!n || strspn(v, "0123456789") != n || n > 20)
-		return -1;
-	errno = 0;
-	unsigned long long x = strtoull(v, NULL, 10);
-	if (errno == ERANGE)
-		return -1;
-	*out = x > max ? max : x;
-	return 0;
+	return kp_parse_arg_u64(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name), def,
+				max, out);
 }
 
 int

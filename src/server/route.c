@@ -143,17 +143,6 @@ kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret)
 	return 0;
 }
 
-/* Stream names in a URL path cannot hold '/', and "." and ".." are path steps. */
-static const char *
-bad_stream_path(const char *name)
-{
-	if (strchr(name, '/'))
-		return "a stream name used over HTTP cannot contain '/'";
-	if (!strcmp(name, ".") || !strcmp(name, ".."))
-		return "a stream name cannot be \".\" or \"..\"";
-	return NULL;
-}
-
 enum MHD_Result
 kp_dispatch(kp_request *r, const char *url, const char *method)
 {
@@ -172,7 +161,7 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 			return kp_send_not_allowed(r, "GET, HEAD, POST");
 		if (get && kp_stream_info_name(url + 9, info, sizeof(info)))
 			return kp_http_stream_info(r, info);
-		if ((why = bad_stream_path(url + 9)))
+		if ((why = kp_bad_stream_path(url + 9)))
 			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
 		return post ? kp_http_append(r, url + 9) : kp_http_read_stream(r, url + 9);
 	case KP_R_READ_LOG:

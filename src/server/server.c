@@ -75,11 +75,16 @@ conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		kp_conn *cn = calloc(1, sizeof(*cn));
 		*socket_context = cn;
-		atomic_fetch_add(&s->connections, 1);
-		if (!cn)
-			return; /* not tracked: only the reaper misses it */
+		int n = atomic_fetch_add(&s->connections, 1) + 1;
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		/* Over --max-connections: closed at once (see kp_server_start). */
+		if (n > (int)s->o.max_connections && ci) {
+			shutdown(ci->connect_fd, SHUT_RDWR);
+			atomic_fetch_add(&s->m.overloaded, 1);
+		}
+		if (!cn)
+			return; /* not tracked: only the reaper misses it */
 		cn->srv = s;
 		cn->conn = c;
 		cn->fd = ci ? ci->connect_fd : -1;
@@ -139,15 +144,6 @@ conn_of(struct MHD_Connection *c)
 	return ci ? ci->socket_context : NULL;
 }
 
-static int
-kp_hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
 static void
 conn_busy(kp_server *s, kp_conn *cn, int busy)
 {
@@ -166,34 +162,55 @@ static size_t
 unescape(void *cls, struct MHD_Connection *c, char *s)
 {
 	(void)cls;
-	char *w = s;
-	int nul = 0;
-	for (const char *p = s; *p; p++) {
-		int hi, lo;
-		if (*p == '%' && (hi = kp_hexval(p[1])) >= 0 && (lo = kp_hexval(p[2])) >= 0) {
-			char ch = (char)(hi << 4 | lo);
-			if (!ch) {
-				nul = 1;
-				ch = '?';
-			}
-			*w++ = ch;
-			p += 2;
-		} else {
-			*w++ = *p;
-		}
-	}
-	*w = '\0';
+	int nul;
+	size_t n = kp_url_unescape(s, &nul);
 	kp_conn *cn = nul ? conn_of(c) : NULL;
 	if (cn)
 		cn->nul_escape = 1;
-	return (size_t)(w - s);
+	return n;
 }
 
 /* ---- requests ----------------------------------------------------------------------- */
 
 static enum MHD_Result
+count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t *n = cls;
+	(void)kind;
+	n[0] += !strcasecmp(key, "Content-Length");
+	n[1] += !strcasecmp(key, "Transfer-Encoding");
+	n[2] += !strcasecmp(key, "Host");
+	n[3] += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+/* Request smuggling shapes (RFC 9112 6.1, 6.3, 3.2): Content-Length with Transfer-Encoding,
+ * two Content-Lengths, Transfer-Encoding in HTTP/1.0, or two Hosts. Such a request is
+ * refused and its connection closed, so that no part of it is read as another request
+ * (libmicrohttpd alone would take the first Content-Length, or the chunks and then what
+ * followed them). OUT: *header_bytes, the size of the headers and query arguments. */
+static const char *
+framing_problem(struct MHD_Connection *c, const char *version, size_t *header_bytes)
+{
+	size_t n[4] = {0, 0, 0, 0};
+	size_t a[4] = {0, 0, 0, 0};
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_framing, a);
+	*header_bytes = n[3] + a[3];
+	if (n[0] && n[1])
+		return "a request cannot have both Content-Length and Transfer-Encoding";
+	if (n[0] > 1)
+		return "a request cannot have more than one Content-Length";
+	if (n[1] && version && !strcmp(version, MHD_HTTP_VERSION_1_0))
+		return "an HTTP/1.0 request cannot have Transfer-Encoding";
+	if (n[2] > 1)
+		return "a request cannot have more than one Host";
+	return NULL;
+}
+
+static enum MHD_Result
 first_call(kp_server *s, struct MHD_Connection *c, const char *url, const char *method,
-	   void **con_cls)
+	   const char *version, void **con_cls)
 {
 	kp_request *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -205,6 +222,17 @@ first_call(kp_server *s, struct MHD_Connection *c, const char *url, const char *
 	r->start_ns = (int64_t)kp_mono_ns();
 	*con_cls = r;
 	enum MHD_Result ret;
+	size_t hbytes;
+	const char *why = framing_problem(c, version, &hbytes);
+	if (why) {
+		r->close = 1;
+		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
+	}
+	if (hbytes + strlen(url) > s->o.max_header_bytes) { /* the pool has room for twice it */
+		r->close = 1;
+		return kp_send_error(r, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
+				     "the request line and headers are over the limit");
+	}
 	if (r->cn && r->cn->nul_escape) {
 		r->cn->nul_escape = 0;
 		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
@@ -245,11 +273,10 @@ static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	(void)version;
 	kp_server *s = cls;
 	kp_request *r = *con_cls;
 	if (!r)
-		return first_call(s, c, url, method, con_cls);
+		return first_call(s, c, url, method, version, con_cls);
 	if (r->sent_status) /* answered early (auth, size): ignore the rest of the body */
 		return (*upload_size = 0), MHD_YES;
 	if (*upload_size) {
@@ -395,17 +422,24 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 		free_server(s);
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	}
+	/* At its connection limit libmicrohttpd stops accepting, and new connections wait in
+	 * the kernel's queue, unanswered, until one closes. It gets some room above
+	 * --max-connections instead, and conn_notify closes what is over it at once. */
+	unsigned mhd_limit = o->max_connections + o->max_connections / 4 + 16;
+	/* A connection's memory holds the request's bytes as they are read and a record of
+	 * each header and query argument: with only --max-header, a 2 KB URL of 257 arguments
+	 * ran it out, and libmicrohttpd closed the connection without an answer. */
+	size_t pool_bytes = 2 * (size_t)o->max_header_bytes;
 	s->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		ntohs(sa.sin_port), NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 		MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_UNESCAPE_CALLBACK, unescape, s,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-		conn_notify, s, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+		conn_notify, s, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)o->max_header_bytes,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_THREAD_POOL_SIZE, o->threads,
-		MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_bytes, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+		1, MHD_OPTION_THREAD_POOL_SIZE, o->threads, MHD_OPTION_END);
 	if (!s->d) {
 		free_server(s);
 		return KP_ERR(err, KAPPA_EIO, "cannot listen on %s", o->listen);

@@ -116,6 +116,7 @@ typedef struct kp_request {
 	char *resp;
 	unsigned sent_status; /* for metrics */
 	const char *allow;    /* a 405's Allow header (static text) */
+	int close;	      /* answer with Connection: close (the framing is not trusted) */
 } kp_request;
 
 /* ---- respond.c ----------------------------------------------------------------------- */
@@ -144,6 +145,33 @@ int kp_arg_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_
 /* Does 'stream' (len bytes) pass the token's stream prefixes? (No token: yes.) */
 int kp_stream_allowed(const kp_token *t, const char *stream, size_t len);
 
+/* ---- parse.c (pure: no libmicrohttpd, no I/O; fuzzed by fuzz/) ---------------------- */
+
+#define KP_PATH_NAME 128 /* a view or query name in a path, NUL included */
+#define KP_PATH_SUB 16	 /* "queries", "sql", "rebuild" */
+
+/* Decode %XX escapes of 's' in place (a NUL-terminated URL or argument); returns the new
+ * length. A %00 becomes '?' and sets *nul (the caller refuses the request). */
+size_t kp_url_unescape(char *s, int *nul);
+/* Why a stream name taken from a URL path cannot be one ('/', "." or ".."), or NULL. */
+const char *kp_bad_stream_path(const char *name);
+/* Split what follows "/views/" ("", "NAME", "NAME/SUB" or "NAME/SUB/Q") into its parts.
+ * Returns 0, -1 when the view name is too long, -2 when SUB or Q is. */
+int kp_split_view_path(const char *rest, char name[KP_PATH_NAME], char sub[KP_PATH_SUB],
+		       char q[KP_PATH_NAME]);
+/* An unsigned query argument 'v' (NULL: absent, *out = def): 0, or -1 when it is not 1-20
+ * digits within uint64_t. Values above 'max' are clamped. */
+int kp_parse_arg_u64(const char *v, uint64_t def, uint64_t max, uint64_t *out);
+/* A named query's parameter from a query-string value: an integer when it reads back the
+ * same ("42", "-7"; not "007"), else a string. NULL: out of memory. */
+json_t *kp_param_json(const char *value);
+/* A Last-Event-ID header: 0 when absent or empty, 1 with *from set to the position after
+ * it, -1 when it is not an event position (1-19 digits). */
+int kp_parse_last_event_id(const char *v, uint64_t *from);
+/* ?types=A,B: append malloc'ed types to types[*n..max). Returns NULL or why not (what was
+ * added before the failure stays in 'types' for the caller to free). */
+const char *kp_parse_types(const char *t, char **types, size_t max, size_t *n);
+
 /* ---- route.c ------------------------------------------------------------------------- */
 
 /* Decide the route of a request (before its body) and answer it once the body is in. */
@@ -158,6 +186,27 @@ enum MHD_Result kp_dispatch(kp_request *r, const char *url, const char *method);
 enum MHD_Result kp_http_append(kp_request *r, const char *stream);
 enum MHD_Result kp_http_read_stream(kp_request *r, const char *stream);
 enum MHD_Result kp_http_read_log(kp_request *r);
+
+/* ---- append_parse.c ------------------------------------------------------------------ */
+
+/* An append body, parsed: the library's arguments. Every pointer borrows from 'body' or is
+ * owned here; kp_append_in_release frees them all. */
+typedef struct kp_append_in {
+	int64_t expected;
+	const char *request_id; /* NULL: none */
+	kappa_event_in *ev;
+	kappa_claim *cl;
+	size_t n, m;  /* events, claims */
+	char **texts; /* 2 per event: data, metadata (compact JSON) */
+	json_t *body;
+} kp_append_in;
+
+/* Parse the JSON body 'text' ('len' bytes) into 'a'. Returns NULL, or why not (in 'msg',
+ * for a 400 invalid_argument; 'a' then holds nothing). Shape and types only: names, sizes
+ * and limits are the library's to check. */
+const char *kp_append_parse(const char *text, size_t len, kp_append_in *a, char *msg,
+			    size_t msglen);
+void kp_append_in_release(kp_append_in *a);
 
 /* ---- views_http.c -------------------------------------------------------------------- */
 

@@ -262,17 +262,9 @@ parse_filters(kp_sse *x, struct MHD_Connection *c)
 			return "out of memory";
 	}
 	const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "types");
-	while (t && *t) {
-		size_t n = strcspn(t, ",");
-		if (n == 0 || n > KAPPA_MAX_TYPE)
-			return "types is a comma-separated list of event types";
-		if (x->ntypes == SSE_MAX_TYPES)
-			return "at most 32 types";
-		if (!(x->types[x->ntypes] = strndup(t, n)))
-			return "out of memory";
-		x->ntypes++;
-		t += n + (t[n] == ',');
-	}
+	const char *why = kp_parse_types(t, x->types, SSE_MAX_TYPES, &x->ntypes);
+	if (why)
+		return why;
 	return NULL;
 }
 
@@ -287,13 +279,9 @@ kp_http_subscribe(kp_request *r)
 		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
 				     "from must be a non-negative integer");
 	const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
-	if (last && *last) {
-		size_t n = strlen(last);
-		if (strspn(last, "0123456789") != n || n > 19)
-			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
-					     "Last-Event-ID must be an event position");
-		from = strtoull(last, NULL, 10) + 1;
-	}
+	if (kp_parse_last_event_id(last, &from) < 0)
+		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+				     "Last-Event-ID must be an event position");
 	pthread_mutex_lock(&h->lock);
 	int full = h->count >= (int)s->o.max_subscribers || h->stopping;
 	if (!full)

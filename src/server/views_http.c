@@ -64,16 +64,7 @@ add_param(void *ctx, enum MHD_ValueKind kind, const char *key, const char *value
 	(void)kind;
 	if (!strcmp(key, "min_position") || !strcmp(key, "timeout_ms"))
 		return MHD_YES;
-	const char *v = value ? value : "";
-	/* A number only when it reads back the same ("42", "-7"), so ids like "007" stay
-	 * text. */
-	size_t n = strlen(v), neg = v[0] == '-', d = strspn(v + neg, "0123456789");
-	char back[32];
-	if (n && d && d + neg == n && n < 19 &&
-	    snprintf(back, sizeof(back), "%lld", strtoll(v, NULL, 10)) > 0 && !strcmp(back, v))
-		json_object_set_new(ctx, key, json_integer(strtoll(v, NULL, 10)));
-	else
-		json_object_set_new(ctx, key, json_string(v));
+	json_object_set_new(ctx, key, kp_param_json(value));
 	return MHD_YES;
 }
 
@@ -140,22 +131,13 @@ kp_http_views(kp_request *r, const char *method, const char *rest)
 {
 	kappa_db *db = r->srv->db;
 	kappa_err err;
-	char name[128] = "", sub[16] = "", q[128] = "";
+	char name[KP_PATH_NAME], sub[KP_PATH_SUB], q[KP_PATH_NAME];
 	/* rest: "", "NAME", "NAME/queries/Q", "NAME/sql", "NAME/rebuild" */
-	const char *slash = strchr(rest, '/');
-	size_t nl = slash ? (size_t)(slash - rest) : strlen(rest);
-	if (nl >= sizeof(name))
+	int split = kp_split_view_path(rest, name, sub, q);
+	if (split == -1)
 		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such view");
-	memcpy(name, rest, nl);
-	if (slash) {
-		const char *s2 = strchr(slash + 1, '/');
-		size_t sl = s2 ? (size_t)(s2 - slash - 1) : strlen(slash + 1);
-		if (sl >= sizeof(sub) || (s2 && strlen(s2 + 1) >= sizeof(q)))
-			return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
-		memcpy(sub, slash + 1, sl);
-		if (s2)
-			snprintf(q, sizeof(q), "%s", s2 + 1);
-	}
+	if (split)
+		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
 	if (!name[0]) {
 		if (!get)

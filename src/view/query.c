@@ -5,7 +5,8 @@
  * Each answer runs in one read transaction that also reads the view's checkpoint, so the
  * "position" it reports is exactly what the rows reflect. Ad-hoc SQL runs under an
  * authorizer (reads only: no writes, ATTACH, state-changing PRAGMA, transactions or
- * load_extension) and a progress handler that stops it at its deadline.
+ * load_extension) and a progress handler that stops it at its deadline. An answer holds at
+ * most KP_VIEW_MAX_ANSWER bytes of values (view.h).
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -86,6 +87,39 @@ authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
 	return SQLITE_DENY;
 }
 
+/* Text that is not valid UTF-8 (SQLite stores what it is given, e.g. CAST(x'ff' AS TEXT))
+ * as a JSON string with U+FFFD for each byte that does not decode, rather than nothing. */
+static json_t *
+text_value(const char *p, size_t n)
+{
+	json_t *j = json_stringn(p, n);
+	if (j || n > SIZE_MAX / 3)
+		return j;
+	char *o = malloc(3 * n + 1);
+	size_t w = 0;
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t k = 4;
+		while (k > 0 && (i + k > n || !(j = json_stringn(p + i, k))))
+			k--;
+		if (k) {
+			json_decref(j);
+			memcpy(o + w, p + i, k);
+			w += k;
+			i += k;
+		} else {
+			static const char fffd[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD */
+			memcpy(o + w, fffd, sizeof(fffd));
+			w += 3;
+			i++;
+		}
+	}
+	j = json_stringn(o, w);
+	free(o);
+	return j;
+}
+
 json_t *
 kp_column_json(sqlite3_stmt *st, int i)
 {
@@ -95,8 +129,8 @@ kp_column_json(sqlite3_stmt *st, int i)
 	case SQLITE_FLOAT:
 		return json_real(sqlite3_column_double(st, i));
 	case SQLITE_TEXT:
-		return json_stringn((const char *)sqlite3_column_text(st, i),
-				    (size_t)sqlite3_column_bytes(st, i));
+		return text_value((const char *)sqlite3_column_text(st, i),
+				  (size_t)sqlite3_column_bytes(st, i));
 	case SQLITE_BLOB: {
 		size_t n = (size_t)sqlite3_column_bytes(st, i);
 		size_t bl = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
@@ -228,14 +262,27 @@ run(kp_reader *rd, const char *sql, json_t *params, const kp_query_def *q, size_
 	if ((rc = bind_params(st, params, q, err)))
 		goto rollback;
 	int s, ncol = sqlite3_column_count(st);
+	size_t bytes = 0; /* of the values so far (KP_VIEW_MAX_ANSWER) */
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (json_array_size(rows) >= max_rows) {
 			truncated = 1;
 			break;
 		}
 		json_t *row = json_object();
-		for (int i = 0; row && i < ncol; i++)
+		for (int i = 0; row && i < ncol; i++) {
 			json_object_set_new(row, sqlite3_column_name(st, i), kp_column_json(st, i));
+			bytes += (size_t)sqlite3_column_bytes(st, i) + 8;
+		}
+		if (bytes > KP_VIEW_MAX_ANSWER) {
+			json_decref(row);
+			if (adhoc) {
+				truncated = 1;
+				break;
+			}
+			rc = KP_ERR(err, KAPPA_ETOOBIG, "the answer is over %zu bytes",
+				    KP_VIEW_MAX_ANSWER);
+			goto rollback;
+		}
 		if (!row || json_array_append_new(rows, row)) {
 			rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 			goto rollback;

@@ -422,6 +422,7 @@ reader_open(kp_view *v, kp_gen *g, kp_reader **out, kappa_err *err)
 		return rc;
 	}
 	sqlite3_busy_timeout(r->c, 5000);
+	sqlite3_limit(r->c, SQLITE_LIMIT_LENGTH, (int)KP_VIEW_MAX_ANSWER);
 	sqlite3_exec(r->c, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
 	*out = r;
 	return KAPPA_OK;

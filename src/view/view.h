@@ -38,6 +38,11 @@ typedef struct kp_query_def {
 	int line;
 } kp_query_def;
 
+/* Bytes of values in one query answer (rows past it are cut off: ad-hoc SQL says
+ * "truncated", a named query fails with KAPPA_ETOOBIG), and SQLite's longest string or blob
+ * on the read connections, so that no query can make the server hold gigabytes. */
+#define KP_VIEW_MAX_ANSWER ((size_t)16 << 20)
+
 typedef struct kp_view_def {
 	char *name;
 	char *file;
