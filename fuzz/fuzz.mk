@@ -28,9 +28,10 @@ $(FUZZ_BUILD)/libkappa-fuzz.a: $(FUZZ_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libkappa-fuzz.a
+# The console's files are data only (the Makefile's generated console_assets.o).
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libkappa-fuzz.a $(CONSOLE_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libkappa-fuzz.a \
-		$(LIBS) $(SERVER_LIBS)
+		$(CONSOLE_OBJ) $(LIBS) $(SERVER_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 
