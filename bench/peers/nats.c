@@ -136,6 +136,7 @@ connect_js(run *r, int64_t max_pending)
 	o.PublishAsync.MaxPending = max_pending;
 	o.PublishAsync.AckHandler = on_ack;
 	o.PublishAsync.AckHandlerClosure = r;
+	o.PublishAsync.StallWait = 60000; /* a fill may wait long for acks on a busy machine */
 	o.Wait = 30000;
 	check(natsConnection_JetStream(&r->js, r->nc, &o), "JetStream context", 0);
 }

@@ -46,7 +46,10 @@ def load(path):
             if o.get("kind") == "env":
                 env = o
             elif o.get("kind") == "note":
-                notes.update({k: v for k, v in o.items() if k != "kind"})
+                if "failed" in o:
+                    notes.setdefault("failed", []).append(o["failed"])
+                else:
+                    notes.update({k: v for k, v in o.items() if k != "kind"})
             else:
                 rows.append(o)
     return env, notes, rows
@@ -97,9 +100,14 @@ def main():
         p("  %s s per measurement after %s s warm-up; batches of %s; %s events filled for reads and catch-up" % (
             env.get("seconds_per_measurement", "?"), env.get("warmup", "?"), env.get("batch", "?"),
             env.get("events", "?")))
-        p("  runs: %d (%s); load average at start: %s" % (
+        p("  runs: %d (%s); load average at start / end: %s; wall time: %s" % (
             len(runs), ", ".join((r[0] or {}).get("date", "?") for r in runs),
-            ", ".join((r[0] or {}).get("load", "?") for r in runs)))
+            ", ".join("%s / %s" % ((r[0] or {}).get("load", "?"), r[1].get("load_end", "?"))
+                      for r in runs),
+            ", ".join("%s s" % r[1].get("elapsed_s", "?") for r in runs)))
+        for r in runs:
+            for f in r[1].get("failed", []):
+                p("  FAILED (no figure): %s" % f)
         if len(runs) > 1:
             p("  figures are medians over the runs; ratios are taken within each run, then the median")
         p("")
