@@ -6,6 +6,7 @@
 #   make asan       the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      build and run the benchmarks (figures as JSON lines at the end)
 #   make bench-http the HTTP benchmark against nginx and Redis (bench/http/run.sh)
+#   make bench-peers kappa against Redis, PostgreSQL, NATS, SQLite, fdatasync (bench/peers)
 #   make run        the server on the social example (loads it on the first run)
 #   make install    PREFIX=/usr/local: kappa, libkappa.a/.so, kappa.h, kappa.pc
 #   make lint       cppcheck (and clang-tidy when CLANG_TIDY=1)
@@ -55,7 +56,7 @@ BENCHLIB_OBJ = $(BENCHLIB_SRC:%.c=$(BUILD)/%.o)
 STAMP = $(BUILD)/.setup-done
 
 .SECONDARY:
-.PHONY: all test torture asan valgrind bench bench-http run install clean lint format format-check setup
+.PHONY: all test torture asan valgrind bench bench-http bench-peers run install clean lint format format-check setup
 .DEFAULT_GOAL := all
 
 all: $(STAMP) $(BUILD)/libkappa.a $(BUILD)/libkappa.so $(BUILD)/kappa
@@ -139,6 +140,28 @@ bench: all $(BENCH_BIN)
 bench-http: all
 	@scripts/setup-bench
 	@bench/http/run.sh
+
+# kappa beside the systems users would pick instead, in one run (bench/peers/run.sh). Its
+# driver needs client libraries that `scripts/setup-bench peers` installs, so neither
+# `make all` nor `make test` builds it. PEERS_ARGS: e.g. --quick.
+PEERS_SRC = $(wildcard bench/peers/*.c)
+PEERS_OBJ = $(PEERS_SRC:bench/peers/%.c=$(BUILD)/peers/%.o)
+PEERS_CFLAGS = $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PEERS_LIBS = $(shell pkg-config --libs hiredis libpq libnats libcurl 2>/dev/null || \
+	echo -lhiredis -lpq -lnats -lcurl)
+
+$(BUILD)/peers/%.o: bench/peers/%.c | $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(PEERS_CFLAGS) -c $< -o $@
+
+$(BUILD)/peers_load: $(PEERS_OBJ) $(BUILD)/libkpbench.a $(BUILD)/libkappa.a
+	$(CC) -o $@ $(PEERS_OBJ) $(BUILD)/libkpbench.a $(BUILD)/libkappa.a $(LDFLAGS_ALL) \
+		$(LIBS) $(PEERS_LIBS) -lm
+
+bench-peers: all
+	@scripts/setup-bench peers
+	@$(MAKE) --no-print-directory $(BUILD)/peers_load
+	@BUILD=$(BUILD) bench/peers/run.sh $(PEERS_ARGS)
 
 # `make run`: the social example (scripts/run-social): on a first run with no log in
 # RUN_DATA, load the example views and a generated dataset (with a progress bar), then serve
