@@ -95,35 +95,66 @@ kp_send_overloaded(kp_request *r, unsigned status, const char *code, const char 
 	return kp_send_error(r, status, code, msg);
 }
 
-/* A stored JSON text as JSON (it is always valid; a string if not, rather than nothing). */
-static json_t *
-raw_json(const char *p, size_t n)
+/* Append 'p' as a JSON string. Names (stream, type, subject) are UTF-8 without control
+ * characters (the library checks them), so only '"' and '\\' need escaping. */
+static int
+put_name(kp_buf *out, const char *p, size_t n)
 {
-	json_t *j = json_loadb(p, n, JSON_DECODE_ANY, NULL);
-	return j ? j : json_stringn(p, n);
+	if (kp_buf_reserve(out, 2 * n + 2))
+		return -1;
+	char *o = (char *)out->data + out->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"' || p[i] == '\\')
+			*o++ = '\\';
+		*o++ = p[i];
+	}
+	*o++ = '"';
+	out->len = (size_t)(o - (char *)out->data);
+	return 0;
 }
 
-json_t *
-kp_event_json(const kappa_event *e)
+/* Append a stored JSON text (valid: checked when it was appended) as it is, but for CR and
+ * LF, which valid JSON has only as whitespace between tokens: spaces keep every event on
+ * one line (Server-Sent Events and JSON Lines need that). */
+static int
+put_raw(kp_buf *out, const char *p, size_t n)
 {
-	char iso[KP_TIME_TEXT];
+	if (kp_buf_reserve(out, n))
+		return -1;
+	char *o = (char *)out->data + out->len;
+	for (size_t i = 0; i < n; i++)
+		o[i] = p[i] == '\n' || p[i] == '\r' ? ' ' : p[i];
+	out->len += n;
+	return 0;
+}
+
+int
+kp_event_write(kp_buf *out, const kappa_event *e)
+{
+	char iso[KP_TIME_TEXT], num[96];
 	kp_format_time_ms(e->time_ms, iso);
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "position", json_integer((json_int_t)e->position));
-	json_object_set_new(o, "stream", json_stringn(e->stream, e->stream_len));
-	json_object_set_new(o, "version", json_integer((json_int_t)e->version));
-	json_object_set_new(o, "type", json_stringn(e->type, e->type_len));
-	json_object_set_new(o, "time", json_string(iso));
-	json_object_set_new(o, "data", e->data ? raw_json(e->data, e->data_len) : json_null());
-	if (e->subject)
-		json_object_set_new(o, "subject", json_stringn(e->subject, e->subject_len));
-	if (e->metadata)
-		json_object_set_new(o, "metadata", raw_json(e->metadata, e->metadata_len));
-	if (e->forgotten)
-		json_object_set_new(o, "forgotten", json_true());
-	return o;
+	int n = snprintf(num, sizeof(num),
+			 "{\"position\":%llu,\"stream\":", (unsigned long long)e->position);
+	if (kp_buf_append(out, num, (size_t)n) || put_name(out, e->stream, e->stream_len))
+		return -1;
+	n = snprintf(num, sizeof(num),
+		     ",\"version\":%llu,\"type\":", (unsigned long long)e->version);
+	if (kp_buf_append(out, num, (size_t)n) || put_name(out, e->type, e->type_len))
+		return -1;
+	n = snprintf(num, sizeof(num), ",\"time\":\"%s\",\"data\":", iso);
+	if (kp_buf_append(out, num, (size_t)n) ||
+	    (e->data ? put_raw(out, e->data, e->data_len) : kp_buf_append(out, "null", 4)))
+		return -1;
+	if (e->subject &&
+	    (kp_buf_append(out, ",\"subject\":", 11) || put_name(out, e->subject, e->subject_len)))
+		return -1;
+	if (e->metadata && (kp_buf_append(out, ",\"metadata\":", 12) ||
+			    put_raw(out, e->metadata, e->metadata_len)))
+		return -1;
+	if (e->forgotten && kp_buf_append(out, ",\"forgotten\":true", 17))
+		return -1;
+	return kp_buf_append(out, "}", 1);
 }
 
 int

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "kappa.h"
 #include "server/auth.h"
 #include "server/server.h"
@@ -136,8 +137,10 @@ enum MHD_Result kp_send_overloaded(kp_request *r, unsigned status, const char *c
 char *kp_error_body(int rc, const char *msg, const kappa_append_result *res);
 /* Serialize 'j' compactly and release it (NULL stays NULL). */
 char *kp_dump(json_t *j);
-/* An event as its JSON object (DESIGN.md: EVENT). */
-json_t *kp_event_json(const kappa_event *e);
+/* An event (DESIGN.md: EVENT) as compact JSON text appended to 'out', written directly: the
+ * stored data and metadata are spliced in as they are (they were checked when appended),
+ * not parsed and serialised again. Returns 0 or -1 (out of memory). */
+int kp_event_write(kp_buf *out, const kappa_event *e);
 /* An optional unsigned query argument: 0, or -1 if present and not a number. Values above
  * 'max' are clamped. */
 int kp_arg_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t max,

@@ -133,19 +133,11 @@ fill(kp_sse *x)
 		x->next_pos = e.position + 1;
 		if (!wanted(x, &e))
 			continue;
-		char *text = kp_dump(kp_event_json(&e));
-		if (!text) {
-			rc = KAPPA_ENOMEM;
-			break;
-		}
 		char head[48];
 		int hl = snprintf(head, sizeof(head),
 				  "id: %llu\ndata: ", (unsigned long long)e.position);
-		size_t tl = strlen(text);
 		int ok = kp_buf_append(&x->out, head, (size_t)hl) == 0 &&
-			 kp_buf_append(&x->out, text, tl) == 0 &&
-			 kp_buf_append(&x->out, "\n\n", 2) == 0;
-		free(text);
+			 kp_event_write(&x->out, &e) == 0 && kp_buf_append(&x->out, "\n\n", 2) == 0;
 		if (!ok) {
 			rc = KAPPA_ENOMEM;
 			break;

@@ -50,11 +50,7 @@ page_fill(page *p)
 		}
 		if (!kp_stream_allowed(p->tok, e.stream, e.stream_len))
 			continue;
-		char *text = kp_dump(kp_event_json(&e));
-		int ok = text && (!p->count++ || kp_buf_append(&p->out, ",", 1) == 0) &&
-			 kp_buf_append(&p->out, text, strlen(text)) == 0;
-		free(text);
-		if (!ok)
+		if ((p->count++ && kp_buf_append(&p->out, ",", 1)) || kp_event_write(&p->out, &e))
 			return -1;
 	}
 	if (rc < 0)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,12 @@ on_event(void *ctx, const kappa_event *e)
 	export_job *x = ctx;
 	if (x->nevents++ && put(x, ",", 1))
 		return 1;
-	return put_json(x, kp_event_json(e));
+	kp_buf b = KP_BUF_INIT;
+	int rc = kp_event_write(&b, e) ? (x->failed = 1) : put(x, (const char *)b.data, b.len);
+	if (b.data)
+		sodium_memzero(b.data, b.cap); /* personal data, decrypted */
+	kp_buf_release(&b);
+	return rc;
 }
 
 static int
