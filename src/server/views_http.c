@@ -3,9 +3,11 @@
  * parameters), GET /views/{v}/queries/{q}, POST /views/{v}/sql, POST /views/{v}/rebuild and
  * GET /health/ready.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "server/server_int.h"
@@ -68,6 +70,60 @@ add_param(void *ctx, enum MHD_ValueKind kind, const char *key, const char *value
 	return MHD_YES;
 }
 
+/*
+ * Named queries are mostly point lookups of a few microseconds: handing them to a worker
+ * thread (suspend, queue, wake, resume) costs more than running them. So a query without
+ * min_position first runs right here, on the event thread, stopped after INLINE_MS of
+ * execution; one that runs out of that budget goes to the workers with its full time limit,
+ * and the query is remembered as slow for SLOW_FOR_MS (those go to the workers at once), so
+ * a slow query costs an event thread INLINE_MS at most every SLOW_FOR_MS.
+ */
+#define INLINE_MS 2
+#define SLOW_FOR_MS 10000
+#define SLOW_SLOTS 64
+
+static _Atomic int64_t slow_until[SLOW_SLOTS]; /* by hash of view and query: a monotonic ms */
+
+static unsigned
+slow_slot(const char *view, const char *q)
+{
+	uint32_t h = 2166136261u; /* FNV-1a over "view/query" */
+	for (const char *p = view; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = q; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % SLOW_SLOTS;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Try 'q' inline; 1 if answered (*ret set), 0 if it must go to the workers. */
+static int
+query_inline(kp_request *r, const char *view, const char *q, const char *params,
+	     enum MHD_Result *ret)
+{
+	unsigned slot = slow_slot(view, q);
+	int64_t now = mono_ms();
+	if (atomic_load(&slow_until[slot]) > now)
+		return 0;
+	char *res = NULL;
+	kappa_err err;
+	int rc = kappa_query(r->srv->db, view, q, params, KAPPA_NO_POSITION, INLINE_MS, &res, &err);
+	if (rc == KAPPA_ETIMEOUT) {
+		atomic_store(&slow_until[slot], now + SLOW_FOR_MS);
+		return 0;
+	}
+	*ret = rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, MHD_HTTP_OK, res);
+	return 1;
+}
+
 static enum MHD_Result
 run_query(kp_request *r, const char *view, const char *q)
 {
@@ -92,6 +148,11 @@ run_query(kp_request *r, const char *view, const char *q)
 	}
 	j->min_position = minpos;
 	j->timeout_ms = (int64_t)timeout;
+	enum MHD_Result ret;
+	if (minpos == KAPPA_NO_POSITION && query_inline(r, view, q, j->params, &ret)) {
+		kp_job_free(j);
+		return ret;
+	}
 	return kp_workers_submit(r, j);
 }
 
