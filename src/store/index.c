@@ -13,7 +13,7 @@
 
 #include "store/store.h"
 
-#define SCHEMA_VERSION 2 /* 2: claim ids keyed by the node secret; subject_streams */
+#define SCHEMA_VERSION 3 /* 2: claim ids, subject_streams; 3: version ranges per batch */
 
 int
 kp_store_mdb_err(kappa_err *err, int rc, const char *what)
@@ -405,15 +405,15 @@ kp_index_apply(kp_index *ix, MDB_txn *txn, kp_index_counters *ctr, const kp_appl
 		memset(&rec, 0, sizeof(rec));
 		rec.id = ctr->stream_seq++;
 	}
-	uint8_t vk[16], vd[8];
+	/* One range per batch (read.c, seek_range): its versions and positions are consecutive. */
+	uint8_t vk[16], vd[12];
 	kp_put_be64(vk, rec.id);
-	for (uint32_t i = 0; i < b->count; i++) {
-		kp_put_be64(vk + 8, b->first_version + i);
-		kp_put_u64(vd, b->first_position + i);
-		MDB_val k = {16, vk}, d = {8, vd};
-		if ((rc = mdb_put(txn, ix->versions, &k, &d, 0)))
-			return rc;
-	}
+	kp_put_be64(vk + 8, b->first_version);
+	kp_put_u64(vd, b->first_position);
+	kp_put_u32(vd + 8, b->count);
+	MDB_val vkey = {16, vk}, vval = {12, vd};
+	if ((rc = mdb_put(txn, ix->versions, &vkey, &vval, 0)))
+		return rc;
 	rec.last_version = b->first_version + b->count - 1;
 	rec.last_position = b->first_position + b->count - 1;
 	rec.event_count += b->count;

@@ -162,6 +162,53 @@ kappa_read_stream(kappa_db *db, const char *stream, uint64_t from_version, uint6
 	return KAPPA_OK;
 }
 
+/*
+ * The version index holds one range per appended batch: key stream id | first version
+ * (big-endian), value first position (u64) and count (u32), versions and positions both
+ * consecutive within a batch. seek_range puts the cursor on the range of stream 'id' that
+ * holds version 'v' (the one with the largest first version <= v), or answers MDB_NOTFOUND.
+ */
+static int
+seek_range(MDB_cursor *c, uint64_t id, uint64_t v, MDB_val *key, MDB_val *val)
+{
+	uint8_t k[16];
+	kp_put_be64(k, id);
+	kp_put_be64(k + 8, v);
+	*key = (MDB_val){16, k};
+	int m = mdb_cursor_get(c, key, val, MDB_SET_RANGE);
+	if (m == 0 && key->mv_size == 16 && memcmp(key->mv_data, k, 16) == 0)
+		return 0;
+	if (m == MDB_NOTFOUND)
+		m = mdb_cursor_get(c, key, val, MDB_LAST);
+	else if (m == 0)
+		m = mdb_cursor_get(c, key, val, MDB_PREV);
+	if (m)
+		return m;
+	return key->mv_size == 16 && kp_get_be64(key->mv_data) == id ? 0 : MDB_NOTFOUND;
+}
+
+/* The range under the cursor; MDB_CORRUPTED if it does not decode. */
+static int
+range_of(const MDB_val *key, const MDB_val *val, uint64_t *first, uint64_t *pos, uint32_t *count)
+{
+	if (key->mv_size != 16 || val->mv_size != 12)
+		return MDB_CORRUPTED;
+	*first = kp_get_be64((const uint8_t *)key->mv_data + 8);
+	*pos = kp_get_u64(val->mv_data);
+	*count = kp_get_u32((const uint8_t *)val->mv_data + 8);
+	return *count ? 0 : MDB_CORRUPTED;
+}
+
+/* Step to the next (or previous) range of the same stream. */
+static int
+step_range(MDB_cursor *c, uint64_t id, int backward, MDB_val *key, MDB_val *val)
+{
+	int m = mdb_cursor_get(c, key, val, backward ? MDB_PREV : MDB_NEXT);
+	if (m == 0 && (key->mv_size != 16 || kp_get_be64(key->mv_data) != id))
+		m = MDB_NOTFOUND;
+	return m;
+}
+
 /* Fetch the next chunk of positions of the stream from the version index. */
 static int
 fill_positions(kappa_iter *it, kappa_err *err)
@@ -179,36 +226,36 @@ fill_positions(kappa_iter *it, kappa_err *err)
 		mdb_txn_abort(txn);
 		return kp_store_mdb_err(err, m, "cannot read a stream");
 	}
-	uint8_t k[16];
-	kp_put_be64(k, it->stream_id);
-	kp_put_be64(k + 8, it->next_version);
-	MDB_val key = {16, k}, val;
-	m = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+	MDB_val key, val;
+	m = seek_range(c, it->stream_id, it->next_version, &key, &val);
 	while (m == 0 && it->pos_n < POS_CHUNK) {
-		if (key.mv_size != 16 || kp_get_be64(key.mv_data) != it->stream_id) {
-			m = MDB_NOTFOUND;
+		uint64_t first, pos;
+		uint32_t count;
+		if ((m = range_of(&key, &val, &first, &pos, &count)))
 			break;
-		}
-		uint64_t v = kp_get_be64((const uint8_t *)key.mv_data + 8);
-		if (it->backward && v > it->next_version) {
-			m = MDB_NOTFOUND; /* only possible if the version was never written */
-			break;
-		}
-		if (val.mv_size != 8) {
-			m = MDB_CORRUPTED;
-			break;
-		}
-		it->pos[it->pos_n++] = kp_get_u64(val.mv_data);
+		uint64_t end = first + count; /* one past the range's last version */
 		if (it->backward) {
+			uint64_t v = it->next_version < end ? it->next_version : end - 1;
+			for (;;) {
+				it->pos[it->pos_n++] = pos + (v - first);
+				if (v == first || it->pos_n == POS_CHUNK)
+					break;
+				v--;
+			}
 			if (v == 0) {
 				m = MDB_NOTFOUND;
 				break;
 			}
 			it->next_version = v - 1;
-			m = mdb_cursor_get(c, &key, &val, MDB_PREV);
+			if (v == first)
+				m = step_range(c, it->stream_id, 1, &key, &val);
 		} else {
-			it->next_version = v + 1;
-			m = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+			uint64_t v = it->next_version > first ? it->next_version : first;
+			for (; v < end && it->pos_n < POS_CHUNK; v++)
+				it->pos[it->pos_n++] = pos + (v - first);
+			it->next_version = v;
+			if (v == end)
+				m = step_range(c, it->stream_id, 0, &key, &val);
 		}
 	}
 	mdb_cursor_close(c);

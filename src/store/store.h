@@ -78,7 +78,8 @@ typedef struct kp_index {
 	MDB_env *env;
 	MDB_dbi meta;		 /* "position", "stream_seq", "req_seq", "req_count", "schema" */
 	MDB_dbi streams;	 /* name -> kp_stream_rec */
-	MDB_dbi versions;	 /* stream id BE64 | version BE64 -> position LE64 */
+	MDB_dbi versions;	 /* stream id BE64 | first version BE64 -> first position
+				  * LE64, count LE32: one range per batch */
 	MDB_dbi requests;	 /* request id -> kp_request_rec */
 	MDB_dbi req_order;	 /* seq BE64 -> request id (oldest first, for expiry) */
 	MDB_dbi claims;		 /* claim id -> holder stream name */

@@ -2324,3 +2324,68 @@ Test(store, the_latest_request_ids_are_remembered_and_old_ones_expire)
 	kappa_close(db);
 	kt_rmdir(dir);
 }
+
+/* ==== stream reads over batches of every size ===================================================
+ * The version index keeps one range per batch: reads forward and backward, from any version,
+ * in pages of any size, must see each version once, in order, at its position, across range
+ * and page (256 positions) boundaries. */
+
+Test(store, stream_reads_cross_batch_ranges_in_both_directions)
+{
+	char *dir = kt_tmpdir("store-ranges");
+	kappa_db *db = kt_open_ok(dir, NULL);
+	enum { MAXV = 3000 };
+	uint64_t *pos = calloc(MAXV, sizeof(uint64_t)); /* the model: version -> position */
+	uint64_t seed = 99, n = 0;
+	static kappa_event_in ev[700];
+	char(*data)[24] = calloc(700, 24);
+	while (n < MAXV - 700) {
+		size_t k = 1 + (size_t)(kt_rng_next(&seed) % (kt_rng_next(&seed) % 3 ? 8 : 600));
+		for (size_t i = 0; i < k; i++) {
+			snprintf(data[i], 24, "{\"v\":%" PRIu64 "}", n + i);
+			ev[i] = (kappa_event_in){.type = "T", .data = data[i]};
+		}
+		kappa_append_result r;
+		kappa_err err;
+		cr_assert_eq(kappa_append(db, "ranged", KAPPA_ANY, NULL, ev, k, NULL, 0, &r, &err),
+			     KAPPA_OK, "%s", err.msg);
+		for (size_t i = 0; i < k; i++)
+			pos[n + i] = r.first_position + i;
+		n += k;
+		kappa_event_in other = {.type = "T", .data = "{}"}; /* positions not contiguous */
+		cr_assert_eq(
+			kappa_append(db, "other", KAPPA_ANY, NULL, &other, 1, NULL, 0, NULL, &err),
+			KAPPA_OK);
+	}
+	for (int pass = 0; pass < 2; pass++) { /* before and after an index rebuild */
+		for (uint64_t from = 0; from < n + 3; from += 1 + kt_rng_next(&seed) % 97) {
+			uint64_t max =
+				kt_rng_next(&seed) % 3 ? UINT64_MAX : 1 + kt_rng_next(&seed) % 700;
+			xevs f = read_stream(db, "ranged", from, max, KAPPA_FORWARD);
+			uint64_t want = from >= n ? 0 : (n - from < max ? n - from : max);
+			cr_assert_eq(f.n, want, "forward from %" PRIu64 " max %" PRIu64, from, max);
+			for (size_t i = 0; i < f.n; i++) {
+				cr_assert_eq(f.v[i].version, from + i);
+				cr_assert_eq(f.v[i].position, pos[from + i]);
+			}
+			xevs_free(&f);
+			xevs b = read_stream(db, "ranged", from, max, KAPPA_BACKWARD);
+			uint64_t top = from >= n ? n - 1 : from;
+			want = top + 1 < max ? top + 1 : max;
+			cr_assert_eq(b.n, want, "backward from %" PRIu64 " max %" PRIu64, from,
+				     max);
+			for (size_t i = 0; i < b.n; i++) {
+				cr_assert_eq(b.v[i].version, top - i);
+				cr_assert_eq(b.v[i].position, pos[top - i]);
+			}
+			xevs_free(&b);
+		}
+		kappa_close(db);
+		rm_index(dir);
+		db = kt_open_ok(dir, NULL);
+	}
+	free(pos);
+	free(data);
+	kappa_close(db);
+	kt_rmdir(dir);
+}
