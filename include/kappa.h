@@ -300,6 +300,21 @@ typedef struct kappa_stats {
 /* Fill 'st' (cheap: atomic counters and one short lock). */
 void kappa_stats_get(kappa_db *db, kappa_stats *st);
 
+/* One segment file of the log, oldest first in kappa_log_segments. */
+typedef struct kappa_segment_info {
+	uint64_t first_position; /* its first event's position (the file is named by it) */
+	uint64_t end_position;	 /* the position after its last committed event */
+	uint64_t bytes;		 /* its size on disk (the active one: its committed data) */
+	int active;		 /* 1: the segment being written; 0: sealed */
+	int64_t oldest_time_ms;	 /* its first batch's time, -1 when not known without I/O */
+	int64_t newest_time_ms;	 /* its last batch's time (sealed segments), else -1 */
+} kappa_segment_info;
+
+/* Copy up to 'max' of the log's segments, oldest first, into 'out' (cheap: one short lock,
+ * no I/O). Returns how many segments the log holds, which is more than 'max' when 'out' was
+ * too short (the first 'max' were copied). */
+size_t kappa_log_segments(kappa_db *db, kappa_segment_info *out, size_t max);
+
 /* ==== Audit ============================================================================ */
 
 /* Every batch of the log is hash-chained (BLAKE2b-256 over the previous chain value and the
@@ -350,6 +365,19 @@ int kappa_verify(const char *dir, const kappa_digest *against,
 int kappa_audit_verify(kappa_db *db, const kappa_digest *against,
 		       void (*report)(void *ctx, const char *line), void *ctx,
 		       kappa_verify_result *res, kappa_err *err);
+
+/* How far a verification has got: positions and bytes verified and to verify. */
+typedef struct kappa_verify_progress {
+	uint64_t positions_done, positions_total; /* events, from the first position kept */
+	uint64_t bytes_done, bytes_total;	  /* batch bytes; the total is the log's size */
+	uint64_t batches;			  /* batches verified */
+} kappa_verify_progress;
+
+/* kappa_audit_verify, calling 'progress' (or NULL) in the calling thread after about every
+ * MiB verified. A non-zero answer from it stops the verification: KAPPA_ECLOSED. */
+int kappa_audit_verify_progress(kappa_db *db, const kappa_digest *against,
+				int (*progress)(void *ctx, const kappa_verify_progress *p),
+				void *ctx, kappa_verify_result *res, kappa_err *err);
 
 /* ==== Subjects (privacy) ================================================================ */
 

@@ -212,6 +212,11 @@ extern const uint64_t kp_log_group_bucket[KP_LOG_BUCKETS - 1];	 /* appends per g
 
 void kp_log_get_stats(kp_log *log, kp_log_stats *st);
 
+/* Copy up to 'max' segments, oldest first, into 'out' under the segment lock (no I/O; see
+ * kappa_segment_info in kappa.h). Returns how many segments the log holds (more than 'max'
+ * when 'out' was too short). */
+size_t kp_log_segments(kp_log *log, kappa_segment_info *out, size_t max);
+
 /* ---- the audit chain ------------------------------------------------------------------ */
 
 /* Every batch carries BLAKE2b-256(previous chain value || its header after the CRC, without
@@ -249,6 +254,16 @@ typedef struct kp_log_verify_result {
 int kp_log_verify(const char *dir, const kp_io *io, uint64_t limit_pos, const kp_log_digest *digest,
 		  void (*report)(void *ctx, const char *line), void *ctx, kp_log_verify_result *res,
 		  kappa_err *err);
+
+/* The same, and 'progress' (or NULL) is called with what was verified so far after about
+ * every KP_VERIFY_PROGRESS_BYTES of batches; a non-zero answer stops the verification with
+ * KAPPA_ECLOSED. */
+#define KP_VERIFY_PROGRESS_BYTES (1u << 20)
+int kp_log_verify_progress(const char *dir, const kp_io *io, uint64_t limit_pos,
+			   const kp_log_digest *digest, void (*report)(void *ctx, const char *line),
+			   void *ctx,
+			   int (*progress)(void *ctx, const kp_log_verify_result *so_far),
+			   void *pctx, kp_log_verify_result *res, kappa_err *err);
 
 /* Verify every batch of every segment of the log in 'dir' without modifying anything and
  * without taking the lock. Calls 'report' once per finding (one line each). Returns

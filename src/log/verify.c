@@ -25,6 +25,9 @@ typedef struct verifier {
 	const kp_log_digest *digest;
 	void (*report)(void *ctx, const char *line);
 	void *ctx;
+	int (*progress)(void *ctx, const kp_log_verify_result *so_far);
+	void *pctx;
+	uint64_t progress_bytes; /* res->bytes at the last progress call */
 	kp_log_verify_result *res;
 	uint8_t prev[32];
 	int have_prev;
@@ -149,6 +152,14 @@ verify_segment(verifier *v, const char *path, uint64_t first_pos, uint64_t next_
 		res->end_position = pos;
 		memcpy(res->chain, chain, 32);
 		digest_at(v, pos, chain);
+		if (v->progress && res->bytes - v->progress_bytes >= KP_VERIFY_PROGRESS_BYTES) {
+			v->progress_bytes = res->bytes;
+			if (v->progress(v->pctx, res)) {
+				rc = KP_ERR(err, KAPPA_ECLOSED,
+					    "verification stopped at position %" PRIu64, pos);
+				break;
+			}
+		}
 	}
 	v->io->close(v->io, fd);
 	if (rc == KAPPA_OK && !last && pos != next_first) {
@@ -168,8 +179,29 @@ kp_log_verify(const char *dir, const kp_io *io, uint64_t limit_pos, const kp_log
 	      void (*report)(void *ctx, const char *line), void *ctx, kp_log_verify_result *res,
 	      kappa_err *err)
 {
+	return kp_log_verify_progress(dir, io, limit_pos, digest, report, ctx, NULL, NULL, res,
+				      err);
+}
+
+int
+kp_log_verify_progress(const char *dir, const kp_io *io, uint64_t limit_pos,
+		       const kp_log_digest *digest, void (*report)(void *ctx, const char *line),
+		       void *ctx, int (*progress)(void *ctx, const kp_log_verify_result *so_far),
+		       void *pctx, kp_log_verify_result *res, kappa_err *err)
+{
 	memset(res, 0, sizeof(*res));
-	verifier v = {io ? io : kp_io_posix(), digest, report, ctx, res, {0}, 0, NULL, 0};
+	verifier v = {io ? io : kp_io_posix(),
+		      digest,
+		      report,
+		      ctx,
+		      progress,
+		      pctx,
+		      0,
+		      res,
+		      {0},
+		      0,
+		      NULL,
+		      0};
 	uint64_t t0 = kp_mono_ns();
 	uint8_t genesis[32];
 	int rc = kp_log_read_genesis(v.io, dir, genesis, err);

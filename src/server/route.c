@@ -3,7 +3,8 @@
  *
  * Access (with --auth-file): /health, /health/ready and /audit/key are open; reading
  * streams, the log, subscriptions, views, queries, SQL, metrics and /audit/digest need the
- * read scope; appends need append; rebuilds, /audit/verify and /subjects/{s}/forget|export
+ * read scope (as does /log/segments); appends need append; rebuilds, /audit/verify (and
+ * /audit/verify/status) and /subjects/{s}/forget|export
  * need admin. A token limited to stream
  * prefixes reads and appends only those streams, and sees only their events in /log and /subscribe.
  * The console's files (GET / and /console/...) are open: they hold no data.
@@ -31,6 +32,7 @@ static const char *const route_names[KP_R_COUNT] = {
 	[KP_R_AUDIT_VERIFY] = "audit_verify",
 	[KP_R_SUBJECT_FORGET] = "subject_forget",
 	[KP_R_SUBJECT_EXPORT] = "subject_export",
+	[KP_R_LOG_SEGMENTS] = "log_segments",
 	[KP_R_OTHER] = "other",
 };
 
@@ -51,6 +53,8 @@ kp_route_of(const char *url, const char *method)
 		return !strcmp(method, "POST") ? KP_R_APPEND : KP_R_READ_STREAM;
 	if (!strcmp(url, "/log"))
 		return KP_R_READ_LOG;
+	if (!strcmp(url, "/log/segments"))
+		return KP_R_LOG_SEGMENTS;
 	if (!strcmp(url, "/subscribe"))
 		return KP_R_SUBSCRIBE;
 	if (!strcmp(url, "/metrics"))
@@ -59,7 +63,7 @@ kp_route_of(const char *url, const char *method)
 		return KP_R_AUDIT_DIGEST;
 	if (!strcmp(url, "/audit/key"))
 		return KP_R_AUDIT_KEY;
-	if (!strcmp(url, "/audit/verify"))
+	if (!strcmp(url, "/audit/verify") || !strcmp(url, "/audit/verify/status"))
 		return KP_R_AUDIT_VERIFY;
 	if (!strncmp(url, "/subjects/", 10)) {
 		const char *s = strrchr(url + 10, '/');
@@ -175,7 +179,9 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 	case KP_R_AUDIT_KEY:
 		return get ? kp_http_audit_key(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_AUDIT_VERIFY:
-		return get ? kp_http_audit_verify(r) : kp_send_not_allowed(r, "GET, HEAD");
+		return kp_http_audit_verify(r, url, method);
+	case KP_R_LOG_SEGMENTS:
+		return get ? kp_http_log_segments(r) : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_SUBJECT_FORGET:
 	case KP_R_SUBJECT_EXPORT: {
 		/* /subjects/{s}/forget|export: the subject is what lies between */

@@ -378,6 +378,7 @@ static void
 free_server(kp_server *s)
 {
 	kp_workers_stop(s->workers);
+	kp_verify_job_free(s->verify); /* joins a running verification */
 	kp_sse_hub_free(s->sse);
 	kp_auth_free(s->auth);
 	pthread_mutex_destroy(&s->conns_lock);
@@ -418,6 +419,7 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 		return rc;
 	}
 	if (kp_sse_hub_new(s, &s->sse) != KAPPA_OK ||
+	    kp_verify_job_new(s, &s->verify) != KAPPA_OK ||
 	    kp_workers_start(s, o->query_threads, &s->workers) != KAPPA_OK) {
 		free_server(s);
 		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
@@ -473,6 +475,7 @@ kp_server_stop(kp_server *s)
 		return;
 	MHD_socket lsock = MHD_quiesce_daemon(s->d); /* no new connections */
 	atomic_store(&s->draining, 1);		     /* no new suspended requests */
+	kp_verify_job_cancel(s->verify);	     /* a verification stops at its next MiB */
 	kp_sse_hub_wake(s->sse, 1);		     /* subscribers get their last line */
 	reap_slow(s, 1); /* idle keep-alive connections and half-sent requests: close */
 	/* In-flight appends finish, resume their connections and send their answers. */

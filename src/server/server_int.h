@@ -38,6 +38,7 @@ typedef enum kp_route {
 	KP_R_AUDIT_VERIFY,
 	KP_R_SUBJECT_FORGET,
 	KP_R_SUBJECT_EXPORT,
+	KP_R_LOG_SEGMENTS,
 	KP_R_OTHER,
 	KP_R_COUNT
 } kp_route;
@@ -62,6 +63,7 @@ typedef struct kp_server_metrics {
 typedef struct kp_sse_hub kp_sse_hub;
 typedef struct kp_workers kp_workers;
 typedef struct kp_conn kp_conn;
+typedef struct kp_verify_job kp_verify_job;
 
 struct kp_server {
 	kappa_db *db;
@@ -74,6 +76,7 @@ struct kp_server {
 	atomic_int inflight;	/* appends waiting for their answer */
 	atomic_int queries;	/* queries handed to the workers, not yet answered */
 	atomic_int exports;	/* subject exports being written (subjects_http.c) */
+	kp_verify_job *verify;	/* the background verification (verify_job.c) */
 	atomic_int connections; /* open connections */
 	atomic_int stopping;
 	atomic_int draining; /* stopping: no new suspended requests (kp_server_enter) */
@@ -230,7 +233,26 @@ enum MHD_Result kp_http_subscribe(kp_request *r);
 
 enum MHD_Result kp_http_audit_digest(kp_request *r);
 enum MHD_Result kp_http_audit_key(kp_request *r);
-enum MHD_Result kp_http_audit_verify(kp_request *r);
+/* /audit/verify (GET: now; POST: as a job) and /audit/verify/status. */
+enum MHD_Result kp_http_audit_verify(kp_request *r, const char *url, const char *method);
+/* GET /audit/verify's answer for a verification that returned 'rc'. */
+json_t *kp_verify_result_json(int rc, const kappa_verify_result *res, const kappa_err *err,
+			      int with_digest);
+
+/* ---- verify_job.c --------------------------------------------------------------------- */
+
+int kp_verify_job_new(kp_server *s, kp_verify_job **out);
+/* Ask a running job to stop (the server is stopping); no new job starts after this. */
+void kp_verify_job_cancel(kp_verify_job *j);
+/* Stop and join the job's thread, and free it. */
+void kp_verify_job_free(kp_verify_job *j);
+/* Start a job (202 with its status), or 409 verify_running. 'd': a digest to check or NULL. */
+enum MHD_Result kp_http_verify_start(kp_request *r, const kappa_digest *d);
+enum MHD_Result kp_http_verify_status(kp_request *r);
+
+/* ---- log_segments.c ------------------------------------------------------------------- */
+
+enum MHD_Result kp_http_log_segments(kp_request *r);
 
 /* ---- subjects_http.c ------------------------------------------------------------------ */
 

@@ -171,10 +171,29 @@ kappa_audit_digest(kappa_db *db, kappa_digest *d, kappa_err *err)
 	return KAPPA_OK;
 }
 
+/* Progress of kappa_audit_verify_progress, translated for its caller. */
+typedef struct verify_progress {
+	int (*cb)(void *ctx, const kappa_verify_progress *p);
+	void *ctx;
+	kappa_verify_progress p;
+} verify_progress;
+
+static int
+on_progress(void *ctx, const kp_log_verify_result *so_far)
+{
+	verify_progress *vp = ctx;
+	vp->p.positions_done = so_far->end_position - so_far->first_position;
+	vp->p.bytes_done = so_far->bytes;
+	vp->p.batches = so_far->batches;
+	if (vp->p.bytes_total < vp->p.bytes_done)
+		vp->p.bytes_total = vp->p.bytes_done;
+	return vp->cb(vp->ctx, &vp->p);
+}
+
 static int
 verify_dir(const char *logdir, uint64_t limit, const kappa_digest *against,
-	   void (*report)(void *ctx, const char *line), void *ctx, kappa_verify_result *res,
-	   kappa_err *err)
+	   void (*report)(void *ctx, const char *line), void *ctx, verify_progress *vp,
+	   kappa_verify_result *res, kappa_err *err)
 {
 	kp_log_digest d, *dp = NULL;
 	if (against) {
@@ -183,7 +202,8 @@ verify_dir(const char *logdir, uint64_t limit, const kappa_digest *against,
 		dp = &d;
 	}
 	kp_log_verify_result r;
-	int rc = kp_log_verify(logdir, NULL, limit, dp, report, ctx, &r, err);
+	int rc = kp_log_verify_progress(logdir, NULL, limit, dp, report, ctx,
+					vp ? on_progress : NULL, vp, &r, err);
 	if (res) {
 		memset(res, 0, sizeof(*res));
 		res->first_position = r.first_position;
@@ -211,7 +231,7 @@ kappa_verify(const char *dir, const kappa_digest *against,
 	if (stat(logdir, &st) < 0)
 		return KP_ERR_SYS(err, errno == ENOENT ? KAPPA_ENOTFOUND : KAPPA_EIO, errno,
 				  "%s is not a kappa data directory", dir);
-	return verify_dir(logdir, UINT64_MAX, against, report, ctx, res, err);
+	return verify_dir(logdir, UINT64_MAX, against, report, ctx, NULL, res, err);
 }
 
 int
@@ -221,5 +241,22 @@ kappa_audit_verify(kappa_db *db, const kappa_digest *against,
 {
 	char logdir[4096];
 	snprintf(logdir, sizeof(logdir), "%s/log", db->dir);
-	return verify_dir(logdir, kappa_head(db), against, report, ctx, res, err);
+	return verify_dir(logdir, kappa_head(db), against, report, ctx, NULL, res, err);
+}
+
+int
+kappa_audit_verify_progress(kappa_db *db, const kappa_digest *against,
+			    int (*progress)(void *ctx, const kappa_verify_progress *p), void *ctx,
+			    kappa_verify_result *res, kappa_err *err)
+{
+	char logdir[4096];
+	snprintf(logdir, sizeof(logdir), "%s/log", db->dir);
+	/* The head first, then the size: the bytes below the head are all counted. */
+	uint64_t head = kappa_head(db);
+	kappa_stats st;
+	kappa_stats_get(db, &st);
+	verify_progress vp = {progress, ctx, {0}};
+	vp.p.positions_total = head > st.first_position ? head - st.first_position : 0;
+	vp.p.bytes_total = st.disk_bytes;
+	return verify_dir(logdir, head, against, NULL, NULL, progress ? &vp : NULL, res, err);
 }

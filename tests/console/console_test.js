@@ -7,8 +7,10 @@
 // the browser: the token dialog and sessionStorage, every page at 1280x800 and 390x844
 // with no console error, no sideways scrolling on a phone and a label on every field,
 // keyboard navigation, the live tail (an event appended now shows within 1 s; pause;
-// filter; details), a stream's claims and events, a named query's form, SQL, a rebuild
-// with its progress, the digest and a verification, subject export and forget. Screenshots
+// filter; details), the disk used per segment, a stream's claims and events and a claim
+// key check, a named query's form, SQL, a rebuild with its progress, the lag charts (events
+// and seconds), the digest and a verification job's progress bar and result, subject
+// export and forget. Screenshots
 // of every page go to OUT_DIR. Fails (never skips) when Chromium cannot be launched.
 'use strict';
 const fs = require('fs');
@@ -170,6 +172,15 @@ async function browserChecks(browser) {
 	check(line, 'overview: the events/s chart draws from /metrics');
 	const fsync = await page.textContent('.cards .card:nth-child(3) .value');
 	check(/\d/.test(fsync), 'overview: fsync p50/p99 from the histogram', fsync);
+	const segs = (await http('GET', '/log/segments', {token: READ})).json;
+	await page.waitForSelector('table.segments tbody tr', {timeout: 8000}).catch(() => null);
+	const segRows = await page.$$eval('table.segments tbody tr', (trs) => trs.map((tr) => ({
+		first: tr.dataset.first, state: tr.cells[1].textContent, size: tr.querySelector('td.size').textContent,
+		meter: tr.querySelector('meter') ? [tr.querySelector('meter').value, tr.querySelector('meter').getAttribute('aria-label')] : null})));
+	const newest = segs.segments[segs.segments.length - 1];
+	check(segRows.length === Math.min(segs.count, 50) && segRows.length > 0 && segRows[0].first === String(newest.first_position) &&
+		segRows[0].state === 'active' && segRows.every((r) => r.meter && r.meter[0] > 0 && /segment \d+: /.test(r.meter[1])),
+	`overview: disk used per segment, newest first, a labelled bar each (${segRows.length} of ${segs.count})`, JSON.stringify(segRows.slice(0, 3)), JSON.stringify(newest));
 	await shots(page, 'overview');
 
 	// Keyboard: the navigation works from the keyboard.
@@ -215,6 +226,16 @@ async function browserChecks(browser) {
 	const evRows = await page.$$('table.events tbody tr');
 	check(/Claims held/.test(info) && /[0-9a-f]{64}/.test(info) && /Last version/.test(info) && evRows.length > 0,
 		'streams: a stream shows its last version, its claims and its events', info.slice(0, 300));
+	await page.fill('form.claim-check input', 'username:johnschmidt1');
+	await page.click('form.claim-check button[type="submit"]');
+	const yes = await page.waitForSelector('.claim-answer[data-holds]', {timeout: 5000}).catch(() => null);
+	const yesText = yes ? `${await yes.getAttribute('data-holds')} ${await yes.textContent()}` : '';
+	await page.fill('form.claim-check input', 'username:nobody');
+	await page.keyboard.press('Enter');
+	await page.waitForSelector('.claim-answer[data-holds="no"]', {timeout: 5000}).catch(() => null);
+	const noText = await page.textContent('.claim-answer');
+	check(/^yes Yes: user-u1 holds/.test(yesText) && /^No: user-u1 does not hold/.test(noText),
+		'streams: "does this stream hold claim key …?" answers yes for its claim and no for another', yesText, noText);
 	e = errs.take();
 	check(e.length === 0, 'streams: no console errors', ...e);
 	await shots(page, 'streams');
@@ -239,6 +260,16 @@ async function browserChecks(browser) {
 	const done = await page.waitForSelector('article.view-card[data-view="social"] p.status[data-done]', {timeout: 60000}).catch(() => null);
 	const doneText = done ? await done.textContent() : '';
 	check(/Rebuilt: live/.test(doneText), 'views: the rebuild finishes and the view is live again', doneText);
+	// Lag as two charts, events and seconds, each with a series for the view.
+	const lagCharts = await page.$$eval('figure[data-chart^="lag-"]', (figs) => figs.map((f) => ({
+		chart: f.dataset.chart, drawn: f.querySelectorAll('svg.chart path.line, svg.chart circle.dot').length,
+		legend: [...f.querySelectorAll('.legend li')].map((li) => li.textContent)})));
+	const ev = lagCharts.find((c) => c.chart === 'lag-events'), sec = lagCharts.find((c) => c.chart === 'lag-seconds');
+	const views = ((await http('GET', '/views', {token: READ})).json || {views: []}).views;
+	const drawnAll = (c) => c && c.drawn === views.length && c.legend.length === views.length;
+	check(views.length > 0 && drawnAll(ev) && drawnAll(sec) && ev.legend.some((l) => /^social: \d/.test(l)) &&
+		sec.legend.some((l) => /^social: [\d.]+ (s|ms|µs)$/.test(l)),
+	`views: lag is charted in events and in seconds, a series for each of the ${views.length} views in both`, JSON.stringify(lagCharts));
 	e = errs.take();
 	check(e.length === 0, 'views: no console errors', ...e);
 	await shots(page, 'views');
@@ -250,6 +281,15 @@ async function browserChecks(browser) {
 	await page.click('button:has-text("Verify")');
 	const verified = await page.waitForSelector('[data-verified]', {timeout: 30000}).catch(() => null);
 	check(verified && (await verified.getAttribute('data-verified')) === 'ok', 'audit: verification runs and the chain holds (against the digest shown)');
+	const vp = await page.$eval('.verify-progress', (d) => ({state: d.dataset.state, label: d.querySelector('label').textContent,
+		value: d.querySelector('progress').value, max: d.querySelector('progress').max,
+		labelled: d.querySelector('progress').labels.length})).catch((err) => ({err: err.message}));
+	const vs = (await http('GET', '/audit/verify/status', {token: ADMIN})).json || {};
+	check(vp.state === 'done' && vp.value === 100 && vp.max === 100 && vp.labelled === 1 && /\(100%\)/.test(vp.label) &&
+		vp.label.includes(`${vs.positions_total.toLocaleString('en')} of ${vs.positions_total.toLocaleString('en')} events`) &&
+		vs.state === 'done' && vs.result && vs.result.ok && vs.result.digest_checked === true,
+	'audit: the verification job shows a labelled progress bar that ends at 100% with its events (GET /audit/verify/status agrees)',
+	JSON.stringify(vp), JSON.stringify(vs).slice(0, 400));
 	await page.fill('#page input[type="text"] >> nth=0', 'u1');
 	const dl = page.waitForEvent('download', {timeout: 5000}).catch(() => null);
 	await page.click('button:has-text("Export as JSON")');

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # console.sh -- the web console in a real browser: a `kappa serve` on 127.0.0.1 (a free
-# port) with tokens (--auth-file), the social example's views and a small generated
+# port) with tokens (--auth-file) and 1 MiB segments, the social example's views and a small generated
 # dataset, checked over HTTP (content types, CSP, ETag and 304, 404 for an unknown file,
 # no token for the console's files) and then driven in headless Chromium by
 # tests/console/console_test.js (playwright-core): every page at desktop and phone sizes
@@ -29,6 +29,7 @@ trap 'exit 143' TERM INT
 printf '%s admin\n%s read\n' "$ADMIN" "$READ" >"$T/tokens"
 chmod 600 "$T/tokens"
 "$KAPPA" serve --data "$T/data" --views examples/social/views --listen "127.0.0.1:$PORT" \
+	--segment-bytes 1048576 \
 	--auth-file "$T/tokens" 2>"$T/server.log" &
 PID=$!
 for _ in $(seq 1 200); do

@@ -1,11 +1,14 @@
 // audit.js -- the Audit and privacy page: the log's current signed digest (GET
 // /audit/digest, kept as a JSON download for `kappa verify --digest`), a verification of
-// the whole hash chain (GET /audit/verify, admin), and a data subject's export (GET
+// the whole hash chain as a server job with a progress bar (POST /audit/verify, then GET
+// /audit/verify/status until it ends; admin), and a data subject's export (GET
 // /subjects/{s}/export, as a JSON download) and forget (POST /subjects/{s}/forget, behind
 // a typed confirmation). A server without the subject routes says so.
 
 import {get, post, seg, askToken, ApiError} from '../api.js';
-import {h, uid, fmt, facts, errorBox, download} from '../dom.js';
+import {h, uid, fmt, facts, errorBox, download, sleep} from '../dom.js';
+
+const STATUS_MS = 200;
 
 export function mount(main) {
 	const ctl = new AbortController();
@@ -75,32 +78,60 @@ export function mount(main) {
 		main.setAttribute('aria-busy', 'false');
 	}
 
+	function showResult(r) {
+		verifyOut.append(
+			h('p', {class: r.ok ? 'ok' : 'error', role: 'status', 'data-verified': r.ok ? 'ok' : 'broken',
+				text: r.ok ? `The chain holds${r.digest_checked ? ' and extends the digest' : ''}.` : `Broken: ${r.error}`}),
+			facts([
+				['Events', `${fmt.int(r.first_position)} to ${fmt.int(r.end_position)} (${fmt.int(r.events)})`],
+				['Batches', fmt.int(r.batches)],
+				['Read', `${fmt.bytes(r.bytes)} in ${fmt.seconds(r.seconds)} (${fmt.num(r.mb_per_s, 0)} MB/s)`],
+				['Chain hash', h('code', {class: 'hash', text: r.chain_hash})],
+			]));
+	}
+
+	// A progress bar for the job's status: bytes verified of the log's bytes, and events.
+	function progressOf(st) {
+		const id = uid('verify-progress');
+		const pct = Math.max(0, Math.min(100, st.percent || 0));
+		return h('div', {class: 'verify-progress', 'data-state': st.state},
+			h('label', {for: id, text: `${st.state === 'running' ? 'Verifying' : 'Verified'}: ${fmt.int(st.positions_done)} of ${fmt.int(st.positions_total)} events, ` +
+				`${fmt.bytes(st.bytes_done)} of ${fmt.bytes(st.bytes_total)} (${pct.toFixed(0)}%), ${fmt.seconds(st.seconds)}`}),
+			h('progress', {id, class: 'verify', max: '100', value: pct.toFixed(1)}));
+	}
+
+	let verifying = false;
 	async function verify() {
-		const t0 = performance.now();
-		const bar = h('progress', {class: 'verify', 'aria-label': 'verifying'});
-		const note = h('span', {class: 'note', text: ' verifying…'});
-		verifyOut.replaceChildren(h('p', {role: 'status'}, bar, note));
-		const tick = setInterval(() => {
-			note.textContent = ` verifying… ${((performance.now() - t0) / 1000).toFixed(0)} s`;
-		}, 1000);
+		if (verifying) return;
+		verifying = true;
+		const bar = h('div', {role: 'status', 'aria-live': 'polite'});
+		verifyOut.replaceChildren(bar);
 		try {
 			let q = '';
 			if (against.checked && digest) q = `?position=${digest.position}&chain_hash=${digest.chain_hash}`;
-			const r = await get(`/audit/verify${q}`, {signal: ctl.signal});
-			verifyOut.replaceChildren(
-				h('p', {class: r.ok ? 'ok' : 'error', role: 'status', 'data-verified': r.ok ? 'ok' : 'broken',
-					text: r.ok ? `The chain holds${r.digest_checked ? ' and extends the digest' : ''}.` : `Broken: ${r.error}`}),
-				facts([
-					['Events', `${fmt.int(r.first_position)} to ${fmt.int(r.end_position)} (${fmt.int(r.events)})`],
-					['Batches', fmt.int(r.batches)],
-					['Read', `${fmt.bytes(r.bytes)} in ${fmt.seconds(r.seconds)} (${fmt.num(r.mb_per_s, 0)} MB/s)`],
-					['Chain hash', h('code', {class: 'hash', text: r.chain_hash})],
-				]));
+			try {
+				await post(`/audit/verify${q}`, undefined, {signal: ctl.signal});
+			} catch (e) {
+				// Another verification is running: follow that one.
+				if (!(e instanceof ApiError && e.status === 409)) throw e;
+				bar.before(h('p', {class: 'notice', text: 'A verification was already running: following it.'}));
+			}
+			let st;
+			for (;;) {
+				st = await get('/audit/verify/status', {signal: ctl.signal});
+				bar.replaceChildren(progressOf(st));
+				if (st.state !== 'running' || ctl.signal.aborted) break;
+				await sleep(STATUS_MS, ctl.signal);
+			}
+			if (ctl.signal.aborted) return;
+			if (st.result) showResult(st.result);
+			else verifyOut.append(errorBox(new Error(`Verification ${st.state}: ${st.error ? st.error.message : 'no result'}`)));
 		} catch (e) {
 			if (ctl.signal.aborted) return;
+			verifying = false;
 			if (!(await adminRetry(e, verify))) verifyOut.replaceChildren(errorBox(e));
 		} finally {
-			clearInterval(tick);
+			verifying = false;
 		}
 	}
 

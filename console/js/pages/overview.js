@@ -1,6 +1,7 @@
 // overview.js -- the Overview page: the log's head, events/s and appends/s over the last
 // minutes (a live chart from polling /metrics), fsync latency p50/p99 and group-commit
-// size from the histograms, the log's disk use, views, uptime and version.
+// size from the histograms, the log's disk use per segment (GET /log/segments, as a table
+// with a bar per segment), views, uptime and version.
 
 import {get, getText} from '../api.js';
 import {h, fmt, facts, errorBox, sleep} from '../dom.js';
@@ -9,6 +10,8 @@ import * as prom from '../prom.js';
 
 const WINDOW_MS = 5 * 60 * 1000;
 const POLL_MS = 2000;
+const SEGMENTS_EVERY = 5; // read /log/segments every 5th poll (10 s)
+const SEGMENTS_SHOWN = 50; // the newest ones
 // Readings kept while the tab is open, so the chart survives a visit to another page.
 const history = [];
 
@@ -26,6 +29,28 @@ function before(ms) {
 	return pick === last ? null : pick;
 }
 
+// The log's segments, newest first, as a table with a bar (a <meter>) of each one's size.
+function segmentsTable(r) {
+	const shown = r.segments.slice(-SEGMENTS_SHOWN).reverse();
+	const largest = Math.max(1, ...shown.map((g) => g.bytes));
+	const when = (t) => (t ? t.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '–');
+	const note = `${fmt.int(r.count)} segment${r.count === 1 ? '' : 's'}, ${fmt.bytes(r.bytes)} in all` +
+		(r.count > shown.length ? `; the newest ${shown.length} shown` : '');
+	const table = h('table', {class: 'rows segments'},
+		h('caption', {text: `Disk used per segment: ${note}`}),
+		h('thead', {}, h('tr', {}, ['First position', 'State', 'Events', 'Size', 'Bar', 'Newest event'].map((c) =>
+			h('th', {scope: 'col', text: c, class: c === 'Bar' ? 'bar' : null})))),
+		h('tbody', {}, shown.map((g) => h('tr', {'data-first': String(g.first_position)},
+			h('td', {text: fmt.int(g.first_position)}),
+			h('td', {}, h('span', {class: `state ${g.state === 'active' ? 'live' : ''}`, text: g.state})),
+			h('td', {text: fmt.int(g.events)}),
+			h('td', {class: 'size', text: fmt.bytes(g.bytes)}),
+			h('td', {class: 'bar'}, h('meter', {min: '0', max: String(largest), value: String(g.bytes),
+				'aria-label': `segment ${g.first_position}: ${fmt.bytes(g.bytes)}`})),
+			h('td', {class: 'time', text: g.state === 'active' ? 'now (being written)' : when(g.newest_time)})))));
+	return h('div', {class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Disk used per segment'}, table);
+}
+
 function card(label, value, note) {
 	return h('div', {class: 'card'}, h('div', {class: 'label', text: label}), h('div', {class: 'value', text: value}),
 		note ? h('div', {class: 'note', text: note}) : null);
@@ -36,8 +61,11 @@ export function mount(main) {
 	const cards = h('div', {class: 'cards', 'aria-live': 'off'});
 	const chart = lineChart({title: 'Events and appends per second, last 5 minutes', windowMs: WINDOW_MS, format: (v) => fmt.num(v, 1)});
 	const detail = h('div', {class: 'cols'});
+	const segments = h('div', {class: 'segments-box'});
 	const status = h('p', {class: 'status', role: 'status'});
-	main.append(h('h1', {text: 'Overview'}), status, cards, chart.el, detail);
+	main.append(h('h1', {text: 'Overview'}), status, cards, chart.el,
+		h('section', {'aria-labelledby': 'ov-segments'}, h('h2', {id: 'ov-segments', text: 'Log segments'}), segments), detail);
+	let polls = 0;
 
 	function render(viewsList) {
 		const last = history[history.length - 1];
@@ -101,6 +129,10 @@ export function mount(main) {
 				history.push({t: Date.now(), m: prom.parse(text)});
 				while (history.length > 2 && history[0].t < Date.now() - WINDOW_MS - POLL_MS) history.shift();
 				render(vs.views);
+				if (polls++ % SEGMENTS_EVERY === 0) {
+					const r = await get('/log/segments', {signal: ctl.signal});
+					segments.replaceChildren(segmentsTable(r));
+				}
 				status.textContent = '';
 				main.setAttribute('aria-busy', 'false');
 			} catch (e) {

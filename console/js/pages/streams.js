@@ -1,6 +1,8 @@
 // streams.js -- the Streams page: look a stream up (GET /streams/{s}/info: last version,
-// position, event count, the uniqueness claims it holds) and page through its events
-// (GET /streams/{s}), oldest or newest first.
+// position, event count, the uniqueness claims it holds, by id), ask whether it holds a
+// given claim key (?claim=KEY: kappa keeps keys only as keyed hashes, so a key can be
+// checked but not listed), and page through its events (GET /streams/{s}), oldest or
+// newest first.
 
 import {get, seg} from '../api.js';
 import {h, uid, fmt, facts, errorBox} from '../dom.js';
@@ -52,6 +54,33 @@ export function mount(main, arg) {
 				? `versions ${page.events[0].version} to ${page.events[page.events.length - 1].version}` : 'no events'}));
 	}
 
+	// "Does this stream hold claim key ...?"
+	function claimForm() {
+		const id = uid('claim');
+		const key = h('input', {id, type: 'text', required: true, maxlength: '1024', autocomplete: 'off', placeholder: 'username:ada', 'aria-describedby': `${id}-hint`});
+		const out = h('p', {class: 'status claim-answer', role: 'status', 'aria-live': 'polite'});
+		return h('form', {class: 'claim-check', onsubmit: async (e) => {
+			e.preventDefault();
+			const k = key.value;
+			if (!k) return;
+			out.className = 'status claim-answer';
+			out.textContent = 'Checking…';
+			delete out.dataset.holds;
+			try {
+				const r = await get(`/streams/${seg(stream)}/info?claim=${encodeURIComponent(k)}`, {signal: ctl.signal});
+				out.dataset.holds = r.holds_claim ? 'yes' : 'no';
+				out.className = `claim-answer ${r.holds_claim ? 'ok' : 'notice'}`;
+				out.textContent = r.holds_claim ? `Yes: ${stream} holds the claim “${k}”.` : `No: ${stream} does not hold the claim “${k}”.`;
+			} catch (err) {
+				if (!ctl.signal.aborted) out.replaceChildren(errorBox(err));
+			}
+		}},
+		h('div', {class: 'field'}, h('label', {for: id, text: 'Does this stream hold claim key …?'}), key),
+		h('p', {id: `${id}-hint`, class: 'hint', text: 'The exact key the append claimed, e.g. username:ada. It is only compared, never stored.'}),
+		h('div', {class: 'buttons'}, h('button', {type: 'submit'}, 'Check claim')),
+		out);
+	}
+
 	function show(e) {
 		if (!ctl.signal.aborted) info.append(errorBox(e));
 	}
@@ -73,7 +102,8 @@ export function mount(main, arg) {
 					? h('div', {}, h('p', {class: 'hint', text: `${s.claims.length}${s.claims_truncated ? '+' : ''}, by id: kappa keeps claim keys only as keyed hashes`}),
 						h('ul', {class: 'claims'}, s.claims.map((c) => h('li', {}, h('code', {text: c}))), s.claims_truncated ? h('li', {text: '…'}) : null))
 					: 'none'],
-			]) : h('p', {text: 'No such stream: nothing was ever appended to it.'}));
+			]) : h('p', {text: 'No such stream: nothing was ever appended to it.'}),
+			s.exists ? claimForm() : null);
 			if (s.exists) await load(null);
 		} catch (e) {
 			show(e);

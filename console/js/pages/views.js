@@ -1,5 +1,5 @@
 // views.js -- the Views page: every view's state, applied position and lag (events, and
-// seconds at its recent apply rate) with a lag chart; a failed view's error with the
+// seconds at its recent apply rate) with two lag charts (events, seconds); a failed view's error with the
 // event it failed on; a rebuild (admin) with its progress; and for the selected view a
 // form per named query, built from the query's parameters, and read-only SQL.
 
@@ -9,7 +9,7 @@ import {lineChart} from '../chart.js';
 import {eventDetail} from '../event.js';
 
 const WINDOW_MS = 5 * 60 * 1000;
-const lagHistory = new Map(); // view name -> [[t, lag]]
+const lagHistory = new Map(); // view name -> [[t, lag in events, lag in seconds]]
 
 function lagSeconds(v) {
 	if (!v.lag) return 0;
@@ -21,12 +21,15 @@ export function mount(main, arg) {
 	let fast = 0; // polls left at a short interval (after a rebuild starts)
 	const list = h('div', {class: 'view-list'});
 	const chart = lineChart({title: 'Lag in events, last 5 minutes', windowMs: WINDOW_MS, format: (v) => fmt.int(v), least: 10});
+	const secChart = lineChart({title: 'Lag in seconds, last 5 minutes', windowMs: WINDOW_MS, format: (v) => (v ? fmt.seconds(v) : '0 s'), least: 1});
+	chart.el.dataset.chart = 'lag-events';
+	secChart.el.dataset.chart = 'lag-seconds';
 	const selId = uid('view');
 	const select = h('select', {id: selId, onchange: () => {
 		location.hash = `#/views/${encodeURIComponent(select.value)}`;
 	}});
 	const work = h('div', {class: 'view-work'});
-	main.append(h('h1', {text: 'Views'}), list, chart.el,
+	main.append(h('h1', {text: 'Views'}), list, h('div', {class: 'charts'}, chart.el, secChart.el),
 		h('section', {'aria-labelledby': 'vw-q'}, h('h2', {id: 'vw-q', text: 'Query a view'}),
 			h('div', {class: 'field'}, h('label', {for: selId, text: 'View'}), select), work));
 	const cards = new Map(); // name -> {el, update(v)}
@@ -116,13 +119,18 @@ export function mount(main, arg) {
 			}
 			cards.get(v.name).update(v);
 			const hist = lagHistory.get(v.name) || [];
-			hist.push([now, v.lag]);
+			hist.push([now, v.lag, lagSeconds(v)]);
 			while (hist.length && hist[0][0] < now - WINDOW_MS) hist.shift();
 			lagHistory.set(v.name, hist);
 		}
 		if (views.some((v) => v.state === 'rebuilding')) fast = Math.max(fast, 1);
 		if (!views.length) list.replaceChildren(h('p', {text: 'This server has no views (kappa serve --views DIR).'}));
-		chart.update(views.map((v, i) => ({label: v.name, cls: `s${(i % 4) + 1}`, points: lagHistory.get(v.name)})));
+		chart.update(views.map((v, i) => ({label: v.name, cls: `s${(i % 4) + 1}`,
+			points: lagHistory.get(v.name).map(([t, n]) => [t, n])})));
+		// Seconds at the view's recent apply rate; a view that is behind and not moving has
+		// no point (the legend says "no data yet" until it moves).
+		secChart.update(views.map((v, i) => ({label: v.name, cls: `s${(i % 4) + 1}`,
+			points: lagHistory.get(v.name).map(([t, , sec]) => [t, sec])})));
 	}
 
 	// ---- queries and SQL of the selected view ----
