@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,8 @@ struct kp_keys {
 	uint32_t n, cap;
 	uint32_t *table; /* open addressing: entry index + 1, 0 empty */
 	uint32_t tcap;	 /* power of two */
-	uint64_t written, synced;
+	uint64_t written;
+	_Atomic uint64_t synced; /* every slot write up to this sequence is durable */
 	uint64_t live, forgotten;
 	void (*notice)(void *ctx, const char *line);
 	void *notice_ctx;
@@ -199,6 +201,8 @@ write_slot(kp_keys *k, entry *e, kappa_err *err)
 static int
 sync_to(kp_keys *k, uint64_t seq, kappa_err *err)
 {
+	if (atomic_load(&k->synced) >= seq)
+		return KAPPA_OK; /* the common case: a key made long ago */
 	pthread_mutex_lock(&k->sync_lock);
 	int rc = KAPPA_OK;
 	if (k->synced < seq) {
@@ -209,7 +213,7 @@ sync_to(kp_keys *k, uint64_t seq, kappa_err *err)
 		if (r < 0)
 			rc = KP_ERR_SYS(err, kp_err_from_errno(-r), -r, "cannot sync %s", k->path);
 		else
-			k->synced = target;
+			atomic_store(&k->synced, target);
 	}
 	pthread_mutex_unlock(&k->sync_lock);
 	return rc;
