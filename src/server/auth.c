@@ -22,6 +22,7 @@ token_free(kp_token *t)
 	for (size_t i = 0; i < t->nprefixes; i++)
 		free(t->prefixes[i]);
 	free(t->prefixes);
+	free(t->subject);
 }
 
 void
@@ -96,6 +97,15 @@ parse_line(char *line, kp_token *t)
 	token_hash(tok, len, t->hash);
 	sodium_memzero(tok, len);
 	for (char *p; (p = strtok_r(NULL, " \t", &save));) {
+		if (!strncmp(p, "subject=", 8)) {
+			if (t->subject)
+				return "a token exports at most one subject (subject=ID)";
+			if (!p[8] || strlen(p + 8) > KAPPA_MAX_SUBJECT)
+				return "subject=ID needs an id of 1 to 200 bytes";
+			if (!(t->subject = strdup(p + 8)))
+				return "out of memory";
+			continue;
+		}
 		if (t->nprefixes == KP_AUTH_MAX_PREFIXES)
 			return "too many stream prefixes (at most 64)";
 		if (strlen(p) > KAPPA_MAX_STREAM)

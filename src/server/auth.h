@@ -3,7 +3,9 @@
  *
  * The file lists one token per line: TOKEN SCOPES [STREAM-PREFIX ...], where SCOPES is a
  * comma-separated subset of read, append and admin (admin implies the others). Prefixes,
- * when given, limit the streams the token may read and append to. Blank lines and lines
+ * when given, limit the streams the token may read and append to. An item subject=ID lets
+ * the token export that one data subject (GET /subjects/ID/export) without the admin scope:
+ * a token for the person the data is about. Blank lines and lines
  * starting with '#' are ignored. Tokens are kept only as BLAKE2b hashes and compared in
  * constant time.
  */
@@ -28,6 +30,7 @@ typedef struct kp_token {
 	unsigned scopes;
 	char **prefixes; /* NULL: every stream */
 	size_t nprefixes;
+	char *subject; /* subject=ID: the one data subject it may export, or NULL */
 	unsigned line; /* in the auth file, for logs */
 } kp_token;
 

@@ -129,6 +129,12 @@ kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret)
 		*ret = kp_send_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown token");
 		return 1;
 	}
+	if (r->route == KP_R_SUBJECT_EXPORT && r->tok->subject && !kp_token_has(r->tok, need)) {
+		/* a token for one data subject exports that subject, and only that one */
+		size_t n = strlen(r->tok->subject);
+		if (!strncmp(url + 10, r->tok->subject, n) && !strcmp(url + 10 + n, "/export"))
+			return 0;
+	}
 	if (!kp_token_has(r->tok, need)) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "this token lacks the %s scope",

@@ -36,7 +36,7 @@ req() { # token method path [json] -> ST, BODY, HDRS
 	HDRS=$(cat "$T/hdrs" 2>/dev/null)
 }
 start() { # extra args...
-	"$KAPPA" serve --data "$T/data" --listen "127.0.0.1:$PORT" "$@" 2>>"$T/server.log" &
+	"$KAPPA" serve --data "${DATA:-$T/data}" --listen "127.0.0.1:$PORT" "$@" 2>>"$T/server.log" &
 	PID=$!
 	for _ in $(seq 1 200); do
 		curl -s -m 1 "$BASE/health" >/dev/null 2>&1 && return 0
@@ -66,11 +66,13 @@ trap cleanup EXIT
 ADMIN=admin-token-0123456789abcdef
 READER=reader-token-0123456789abcdef
 USERS=users-token-0123456789abcdef
+SELF=self-token-0123456789abcdef
 cat >"$T/auth" <<AUTH
 # kappa tokens
 $ADMIN admin
 $READER read
 $USERS read,append user-
+$SELF read user-s7 subject=s7
 AUTH
 chmod 644 "$T/auth"
 "$KAPPA" serve --data "$T/data" --listen "127.0.0.1:$PORT" --auth-file "$T/auth" 2>"$T/err" &
@@ -137,6 +139,25 @@ check "admin verifies the chain against the digest" 200 '"ok":true,"first_positi
 [[ "$BODY" == *'"digest_checked":true'* ]] && ok "... and it is checked" || bad "... and it is checked" "$BODY"
 req "$ADMIN" GET "/audit/verify?position=1&chain_hash=$chain"
 check "a digest the log does not extend is reported" 200 '"ok":false' "$ST" "$BODY"
+stop
+
+# subjects: export by admin or by the subject's own token; forget by admin only
+DATA="$T/subjects" start --auth-file "$T/auth" || bad "server starts on a second data directory" "$(tail -3 "$T/server.log")"
+req "$ADMIN" POST /streams/user-s7 '{"events":[{"type":"T","subject":"s7","data":{"secret":"s7-data"}}]}'
+req "$ADMIN" POST /streams/user-s8 '{"events":[{"type":"T","subject":"s8","data":{"secret":"s8-data"}}]}'
+req "$SELF" GET /subjects/s7/export
+check "a subject's own token exports that subject" 200 '"secret":"s7-data"' "$ST" "$BODY"
+req "$SELF" GET /subjects/s8/export
+check "... and no other" 403 '"code":"forbidden"' "$ST" "$BODY"
+req "$READER" GET /subjects/s7/export
+check "a read token cannot export" 403 '"code":"forbidden"' "$ST" "$BODY"
+req "$SELF" POST /subjects/s7/forget
+check "forgetting needs admin" 403 '"code":"forbidden"' "$ST" "$BODY"
+req "$ADMIN" POST /subjects/s7/forget
+check "admin forgets" 200 '"forgotten":true' "$ST" "$BODY"
+req "$SELF" GET /subjects/s7/export
+check "the export then says forgotten" 200 '"state":"forgotten"' "$ST" "$BODY"
+[[ "$BODY" != *s7-data* ]] && ok "... with no data left" || bad "... with no data left" "$BODY"
 stop
 out=$("$KAPPA" verify "$T/data" --digest "$T/digest.json" 2>&1)
 [ $? = 0 ] && [[ "$out" == *"extends the digest at position 2 (signature valid)"* ]] && ok "kappa verify checks the saved digest and its signature" || bad "kappa verify checks the saved digest and its signature" "$out"
