@@ -445,8 +445,17 @@ roll(kp_log *log)
 	write_index(log, old, &seal);
 	io->fdatasync(io, old->idx_fd); /* best effort: a lost seal only costs a rebuild */
 	prealloc_switch(log, NULL, 0);
-	if (io->ftruncate(io, old->fd, (off_t)end_off) < 0) /* drop the zero-filled tail */
-		kp_log_notice(log, "event=trim_failed segment=%s", old->path);
+	/* Drop the tail beyond the last batch (zero-fill, or what a write that ran out of space
+	 * left before it was cut back) and make that durable: recovery only scans the active
+	 * segment, so bytes left after a sealed segment's last batch would stay there. */
+	int t = io->ftruncate(io, old->fd, (off_t)end_off);
+	if (t == 0)
+		t = io->fdatasync(io, old->fd);
+	if (t < 0) {
+		/* The segment stays the active one: reopening cuts its tail (recovery). */
+		fatal(log, -t, "trimming a segment before rolling it");
+		return -1;
+	}
 	old->file_bytes = end_off;
 	old->last_time_ms = log->last_time_ms;
 
