@@ -44,8 +44,7 @@ add(kp_buf *b, const char *s)
 		kb_die("out of memory");
 }
 
-static void
-addf(kp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(kp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 addf(kp_buf *b, const char *fmt, ...)
@@ -88,8 +87,9 @@ data_1k(kp_buf *b)
 static void
 append_body(kp_buf *b, int n)
 {
-	add(b, "{\"expected_version\":\"any\",\"request_id\":\"5f0c6a1e-7d2b-4c1a-9e0f-3b8d2a6c4e10\","
-	       "\"events\":[");
+	add(b,
+	    "{\"expected_version\":\"any\",\"request_id\":\"5f0c6a1e-7d2b-4c1a-9e0f-3b8d2a6c4e10\","
+	    "\"events\":[");
 	for (int i = 0; i < n; i++) {
 		addf(b, "%s{\"type\":\"UserRegistered\",\"data\":", i ? "," : "");
 		data_100(b, i);
@@ -126,7 +126,8 @@ kp_check(const kp_buf *d)
 static int
 jansson_load(const kp_buf *d)
 {
-	json_t *j = json_loadb((const char *)d->data, d->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	json_t *j = json_loadb((const char *)d->data, d->len,
+			       JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
 	json_decref(j);
 	return j ? 0 : -1;
 }
@@ -216,7 +217,8 @@ main(int argc, char **argv)
 			docs[i].jansson_ns = measure(jansson_load, &docs[i].text, opts.seconds);
 		} else {
 			docs[i].kp_ns = measure(kp_append_path, &docs[i].text, opts.seconds);
-			docs[i].jansson_ns = measure(jansson_append_path, &docs[i].text, opts.seconds);
+			docs[i].jansson_ns =
+				measure(jansson_append_path, &docs[i].text, opts.seconds);
 		}
 	}
 
@@ -228,7 +230,8 @@ main(int argc, char **argv)
 		const doc *d = &docs[i];
 		printf("%-26s %7zu %12.0f %9.1f %12.0f %9.1f %7.1fx\n", d->label, d->text.len,
 		       d->kp_ns, (double)d->text.len * 1e3 / d->kp_ns, d->jansson_ns,
-		       (double)d->text.len * 1e3 / d->jansson_ns, kb_ratio(d->jansson_ns, d->kp_ns));
+		       (double)d->text.len * 1e3 / d->jansson_ns,
+		       kb_ratio(d->jansson_ns, d->kp_ns));
 	}
 	printf("\n(append path: jansson = json_loadb of the body, json_dumps of each data and "
 	       "metadata,\n json_loadb of each data; kappa = kp_json_check of the body, a walk to "
@@ -237,13 +240,15 @@ main(int argc, char **argv)
 		const doc *d = &docs[i];
 		double mb = (double)d->text.len * 1e3 / d->kp_ns;
 		double jmb = (double)d->text.len * 1e3 / d->jansson_ns;
-		printf("{\"bench\":\"json_check\",\"metric\":\"mb_per_s\",\"doc\":\"%s\",\"bytes\":%zu,"
+		printf("{\"bench\":\"json_check\",\"metric\":\"mb_per_s\",\"doc\":\"%s\",\"bytes\":"
+		       "%zu,"
 		       "\"value\":%.1f,\"unit\":\"MB/s\",\"baseline\":%.1f,\"ratio\":%.2f}\n",
 		       d->name, d->text.len, mb, jmb, kb_ratio(mb, jmb));
 		printf("{\"bench\":\"json_check\",\"metric\":\"ns_per_doc\",\"doc\":\"%s\","
 		       "\"bytes\":%zu,\"value\":%.0f,\"unit\":\"ns\",\"baseline\":%.0f,"
 		       "\"ratio\":%.3f}\n",
-		       d->name, d->text.len, d->kp_ns, d->jansson_ns, kb_ratio(d->kp_ns, d->jansson_ns));
+		       d->name, d->text.len, d->kp_ns, d->jansson_ns,
+		       kb_ratio(d->kp_ns, d->jansson_ns));
 	}
 	for (int i = 0; i < 4; i++)
 		kp_buf_release(&docs[i].text);

@@ -5,6 +5,7 @@
  * walk still stops at the end of the value it was given.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/json.h"
@@ -22,7 +23,18 @@ skip_ws(const char *s, const char *e)
 static const char *
 skip_string(const char *s, const char *e)
 {
+	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
 	for (s++; s < e; s++) {
+		while (e - s >= 8) { /* 8 bytes at a time up to a '"' or '\' */
+			uint64_t x;
+			memcpy(&x, s, 8);
+			uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+			if ((((q - ones) & ~q) | ((b - ones) & ~b)) & high)
+				break;
+			s += 8;
+		}
+		if (s >= e)
+			break;
 		if (*s == '"')
 			return s + 1;
 		if (*s == '\\')
@@ -30,6 +42,11 @@ skip_string(const char *s, const char *e)
 	}
 	return e;
 }
+
+/* Bytes that matter when skipping a container: quotes and brackets. */
+static const uint8_t structural[256] = {
+	['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1,
+};
 
 /* The byte after the value that starts at 's'. */
 static const char *
@@ -47,6 +64,10 @@ skip_value(const char *s, const char *e)
 	case '{':
 	case '[':
 		while (s < e) {
+			while (s < e && !structural[(unsigned char)*s])
+				s++;
+			if (s >= e)
+				break;
 			char c = *s;
 			if (c == '"') {
 				s = skip_string(s, e);
@@ -54,7 +75,7 @@ skip_value(const char *s, const char *e)
 			}
 			if (c == '{' || c == '[')
 				depth++;
-			else if ((c == '}' || c == ']') && --depth == 0)
+			else if (--depth == 0)
 				return s + 1;
 			s++;
 		}
