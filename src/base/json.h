@@ -77,6 +77,11 @@ size_t kp_jstr_decode(const kp_jval *s, char *out);
  * int64_t. Returns 0, or -1 when it is not (and '*out' is untouched). */
 int kp_jint(const kp_jval *v, int64_t *out);
 
+/* Copy the checked value 'v' to 'out' (room for v->n bytes) without the whitespace between
+ * its tokens (strings are copied as they are). Returns the length written. The same value
+ * written with other spacing compacts to the same bytes. */
+size_t kp_json_compact(const kp_jval *v, char *out);
+
 /* Append the 'n' bytes at 'p' (valid UTF-8, passed through) to 'out' as a JSON string: in
  * quotes, with '"' and '\' escaped and control bytes written as \b \f \n \r \t or \u00XX.
  * Returns 0, or -1 when out of memory ('out' may then hold part of the string). */

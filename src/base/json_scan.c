@@ -287,3 +287,26 @@ kp_json_escape(kp_buf *out, const char *p, size_t n)
 		return -1;
 	return 0;
 }
+
+size_t
+kp_json_compact(const kp_jval *v, char *out)
+{
+	size_t w = 0;
+	int in_string = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		char c = v->p[i];
+		if (in_string) {
+			out[w++] = c;
+			if (c == '\\' && i + 1 < v->n)
+				out[w++] = v->p[++i]; /* the escaped byte, '"' included */
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			out[w++] = c;
+			in_string = 1;
+		} else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			out[w++] = c;
+		}
+	}
+	return w;
+}

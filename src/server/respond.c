@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/json.h"
 #include "server/server_int.h"
 
 enum MHD_Result
@@ -95,25 +96,6 @@ kp_send_overloaded(kp_request *r, unsigned status, const char *code, const char 
 	return kp_send_error(r, status, code, msg);
 }
 
-/* Append 'p' as a JSON string. Names (stream, type, subject) are UTF-8 without control
- * characters (the library checks them), so only '"' and '\\' need escaping. */
-static int
-put_name(kp_buf *out, const char *p, size_t n)
-{
-	if (kp_buf_reserve(out, 2 * n + 2))
-		return -1;
-	char *o = (char *)out->data + out->len;
-	*o++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '"' || p[i] == '\\')
-			*o++ = '\\';
-		*o++ = p[i];
-	}
-	*o++ = '"';
-	out->len = (size_t)(o - (char *)out->data);
-	return 0;
-}
-
 /* Append a stored JSON text (valid: checked when it was appended) as it is, but for CR and
  * LF, which valid JSON has only as whitespace between tokens: spaces keep every event on
  * one line (Server-Sent Events and JSON Lines need that). */
@@ -136,18 +118,18 @@ kp_event_write(kp_buf *out, const kappa_event *e)
 	kp_format_time_ms(e->time_ms, iso);
 	int n = snprintf(num, sizeof(num),
 			 "{\"position\":%llu,\"stream\":", (unsigned long long)e->position);
-	if (kp_buf_append(out, num, (size_t)n) || put_name(out, e->stream, e->stream_len))
+	if (kp_buf_append(out, num, (size_t)n) || kp_json_escape(out, e->stream, e->stream_len))
 		return -1;
 	n = snprintf(num, sizeof(num),
 		     ",\"version\":%llu,\"type\":", (unsigned long long)e->version);
-	if (kp_buf_append(out, num, (size_t)n) || put_name(out, e->type, e->type_len))
+	if (kp_buf_append(out, num, (size_t)n) || kp_json_escape(out, e->type, e->type_len))
 		return -1;
 	n = snprintf(num, sizeof(num), ",\"time\":\"%s\",\"data\":", iso);
 	if (kp_buf_append(out, num, (size_t)n) ||
 	    (e->data ? put_raw(out, e->data, e->data_len) : kp_buf_append(out, "null", 4)))
 		return -1;
-	if (e->subject &&
-	    (kp_buf_append(out, ",\"subject\":", 11) || put_name(out, e->subject, e->subject_len)))
+	if (e->subject && (kp_buf_append(out, ",\"subject\":", 11) ||
+			   kp_json_escape(out, e->subject, e->subject_len)))
 		return -1;
 	if (e->metadata && (kp_buf_append(out, ",\"metadata\":", 12) ||
 			    put_raw(out, e->metadata, e->metadata_len)))

@@ -195,16 +195,17 @@ enum MHD_Result kp_http_read_log(kp_request *r);
 
 /* ---- append_parse.c ------------------------------------------------------------------ */
 
-/* An append body, parsed: the library's arguments. Every pointer borrows from 'body' or is
- * owned here; kp_append_in_release frees them all. */
+/* An append body, parsed: the library's arguments. Data and metadata borrow from the body
+ * text (which must outlive the append call); the decoded strings are in 'strings', owned
+ * here; kp_append_in_release frees them all. */
 typedef struct kp_append_in {
 	int64_t expected;
 	const char *request_id; /* NULL: none */
 	kappa_event_in *ev;
 	kappa_claim *cl;
-	size_t n, m;  /* events, claims */
-	char **texts; /* 2 per event: data, metadata (compact JSON) */
-	json_t *body;
+	size_t n, m;   /* events, claims */
+	char *strings; /* types, subjects, request id and claim keys, decoded */
+	size_t used;
 } kp_append_in;
 
 /* Parse the JSON body 'text' ('len' bytes) into 'a'. Returns NULL, or why not (in 'msg',

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/json.h"
 #include "store/keys.h"
 #include "store/store.h"
 
@@ -42,14 +43,14 @@ typedef struct append_ctx {
 static int
 check_json_object(const char *p, size_t len, const char *what, size_t i, kappa_err *err)
 {
-	json_error_t je;
-	json_t *j = json_loadb(p, len, 0, &je);
-	if (!j)
-		return KP_ERR(err, KAPPA_EINVAL, "event %zu: %s is not valid JSON: %s (at %d)", i,
-			      what, je.text, je.position);
-	int ok = json_is_object(j);
-	json_decref(j);
-	if (!ok)
+	kp_jval v;
+	char why[96];
+	size_t at = 0;
+	if (kp_json_check(p, len, &v, why, sizeof(why), &at) < 0)
+		return KP_ERR(err, strcmp(why, "out of memory") ? KAPPA_EINVAL : KAPPA_ENOMEM,
+			      "event %zu: %s is not valid JSON: %s (at byte %zu)", i, what, why,
+			      at);
+	if (v.type != KP_JOBJECT)
 		return KP_ERR(err, KAPPA_EINVAL, "event %zu: %s must be a JSON object", i, what);
 	return KAPPA_OK;
 }

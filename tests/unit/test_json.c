@@ -863,3 +863,51 @@ Test(json, random_bytes_against_jansson)
 	}
 	cr_assert_eq(mismatches, 0);
 }
+
+/* kp_json_compact: the compacted text is valid, holds the same value (compared with
+ * jansson's tree of the original), keeps no whitespace outside strings, and is a fixed
+ * point. */
+Test(json, compact_keeps_the_value_and_drops_the_spacing)
+{
+	kp_buf b = KP_BUF_INIT;
+	rng_state = 0x2545f4914f6cdd1du;
+	int checked = 0;
+	for (int i = 0; i < 20000; i++) {
+		b.len = 0;
+		gen_value(&b, 0);
+		kp_jval v;
+		if (kp_json_check((const char *)b.data, b.len, &v, NULL, 0, NULL) < 0)
+			continue;
+		char *out = malloc(v.n + 1), *again = malloc(v.n + 1);
+		size_t n = kp_json_compact(&v, out);
+		kp_jval c;
+		cr_assert_eq(kp_json_check(out, n, &c, NULL, 0, NULL), 0, "compacted text: %.*s",
+			     (int)n, out);
+		cr_assert_eq(c.n, n, "whitespace around the compacted value");
+		json_error_t je;
+		json_t *j = json_loadb((const char *)b.data, b.len,
+				       JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+		char msg[512];
+		cr_assert(j && jd_compare(&c, j, msg, sizeof(msg)) == NULL, "%s", msg);
+		json_decref(j);
+		int in_string = 0;
+		for (size_t k = 0; k < n; k++) {
+			if (in_string && out[k] == '\\') {
+				k++;
+				continue;
+			}
+			if (out[k] == '"')
+				in_string = !in_string;
+			cr_assert(in_string || (out[k] != ' ' && out[k] != '\n' && out[k] != '\t' &&
+						out[k] != '\r'),
+				  "whitespace left at %zu: %.*s", k, (int)n, out);
+		}
+		cr_assert_eq(kp_json_compact(&c, again), n);
+		cr_assert(!memcmp(out, again, n));
+		free(out);
+		free(again);
+		checked++;
+	}
+	kp_buf_release(&b);
+	cr_assert_gt(checked, 5000);
+}
