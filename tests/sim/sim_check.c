@@ -285,7 +285,7 @@ check_index(kappa_db *db, const state *s)
 				   s->last[st], s->last_pos[st], s->count[st], s->held[st]);
 		claims_seen c = {{0}, 0, {{0}}};
 		for (int k = 0; k < SIM_KEYS; k++) {
-			char key[8];
+			char key[16];
 			snprintf(key, sizeof(key), "k%d", k);
 			kappa_claim_id(db, key, c.ids[k]);
 		}
