@@ -52,14 +52,6 @@ fail(parser *ps, const char *at, const char *why)
 	return NULL;
 }
 
-static const char *
-skip_ws(const char *s, const char *e)
-{
-	while (s < e && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
-		s++;
-	return s;
-}
-
 static bool
 is_digit(char c)
 {
@@ -418,27 +410,6 @@ push_key(parser *ps, const char *p, size_t ne, const char *at)
 
 /* ---- the grammar -------------------------------------------------------------------- */
 
-static int
-type_of(char c)
-{
-	switch (c) {
-	case '{':
-		return KP_JOBJECT;
-	case '[':
-		return KP_JARRAY;
-	case '"':
-		return KP_JSTRING;
-	case 't':
-		return KP_JTRUE;
-	case 'f':
-		return KP_JFALSE;
-	case 'n':
-		return KP_JNULL;
-	default:
-		return KP_JNUMBER;
-	}
-}
-
 /* The whole text from 'p' to 'e'. Returns the end of the top value, or NULL. */
 static const char *
 parse(parser *ps, const char *s, const char *e)
@@ -446,7 +417,7 @@ parse(parser *ps, const char *s, const char *e)
 	size_t depth = 0; /* open containers */
 	const char *top_end = NULL;
 	bool esc;
-	s = skip_ws(s, e);
+	s = kp_jskip_ws(s, e);
 	if (s == e)
 		return fail(ps, s, "unexpected end of input");
 value: /* a value starts at 's' (not at the end) */
@@ -459,14 +430,14 @@ value: /* a value starts at 's' (not at the end) */
 		ps->mark = ps->nkeys - 1;
 		ps->is_obj[depth / 8] |= (uint8_t)(1u << (depth % 8));
 		depth++;
-		s = skip_ws(s + 1, e);
+		s = kp_jskip_ws(s + 1, e);
 		if (s < e && *s == '}')
 			goto close;
 		goto key;
 	case '[':
 		ps->is_obj[depth / 8] &= (uint8_t) ~(1u << (depth % 8));
 		depth++;
-		s = skip_ws(s + 1, e);
+		s = kp_jskip_ws(s + 1, e);
 		if (s == e)
 			return fail(ps, s, "unexpected end of input");
 		if (*s == ']')
@@ -505,24 +476,24 @@ value: /* a value starts at 's' (not at the end) */
 after: /* a value ended just before 's' */
 	if (depth == 0) {
 		top_end = s;
-		s = skip_ws(s, e);
+		s = kp_jskip_ws(s, e);
 		if (s != e)
 			return fail(ps, s, "end of input expected");
 		return top_end;
 	}
-	s = skip_ws(s, e);
+	s = kp_jskip_ws(s, e);
 	if (s == e)
 		return fail(ps, s, "unexpected end of input");
 	if (ps->is_obj[(depth - 1) / 8] & (1u << ((depth - 1) % 8))) {
 		if (*s == ',') {
-			s = skip_ws(s + 1, e);
+			s = kp_jskip_ws(s + 1, e);
 			goto key;
 		}
 		if (*s != '}')
 			return fail(ps, s, "',' or '}' expected");
 	} else {
 		if (*s == ',') {
-			s = skip_ws(s + 1, e);
+			s = kp_jskip_ws(s + 1, e);
 			if (s == e)
 				return fail(ps, s, "unexpected end of input");
 			goto value;
@@ -549,10 +520,10 @@ key: /* a member starts at 's' */
 	s = scan_string(ps, s, e, &esc);
 	if (!s || push_key(ps, k + 1, (size_t)(s - k - 2) * 2 + esc, k) < 0)
 		return NULL;
-	s = skip_ws(s, e);
+	s = kp_jskip_ws(s, e);
 	if (s == e || *s != ':')
 		return fail(ps, s, "':' expected");
-	s = skip_ws(s + 1, e);
+	s = kp_jskip_ws(s + 1, e);
 	if (s == e)
 		return fail(ps, s, "unexpected end of input");
 	goto value;
@@ -589,7 +560,7 @@ kp_json_check(const char *p, size_t n, kp_jval *top, char *why, size_t whylen, s
 		const char *b = s;
 		while (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t')
 			b++;
-		*top = (kp_jval){type_of(*b), b, (size_t)(e - b)};
+		*top = (kp_jval){kp_jtype_of(*b), b, (size_t)(e - b)};
 	}
 	return 0;
 }

@@ -1,13 +1,16 @@
 /*
  * json_int.h -- what json.c (the validator) and json_scan.c (the scanning helpers) share:
  * a byte-at-a-time decoder of the inside of a string that kp_json_check accepted, so keys
- * and literals are compared decoded without a buffer. Not for use outside src/base/json*.c.
+ * and literals are compared decoded without a buffer, whitespace and a value's type. Not for use
+ * outside src/base/json*.c.
  */
 #ifndef KP_JSON_INT_H
 #define KP_JSON_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "base/json.h"
 
 /* Decoding state over the bytes between a checked string's quotes. */
 typedef struct kp_jdec {
@@ -99,6 +102,37 @@ kp_jdec_next(kp_jdec *d)
 	d->bn = kp_jutf8(cp, d->buf);
 	d->bi = 1;
 	return d->buf[0];
+}
+
+/* Past JSON whitespace (space, LF, CR, tab). */
+static inline const char *
+kp_jskip_ws(const char *s, const char *e)
+{
+	while (s < e && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+		s++;
+	return s;
+}
+
+/* The type of the value whose first byte is 'c' (of checked text). */
+static inline int
+kp_jtype_of(char c)
+{
+	switch (c) {
+	case '{':
+		return KP_JOBJECT;
+	case '[':
+		return KP_JARRAY;
+	case '"':
+		return KP_JSTRING;
+	case 't':
+		return KP_JTRUE;
+	case 'f':
+		return KP_JFALSE;
+	case 'n':
+		return KP_JNULL;
+	default:
+		return KP_JNUMBER;
+	}
 }
 
 #endif

@@ -11,14 +11,6 @@
 #include "base/json.h"
 #include "base/json_int.h"
 
-static const char *
-skip_ws(const char *s, const char *e)
-{
-	while (s < e && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
-		s++;
-	return s;
-}
-
 /* The byte after the string whose opening quote is at 's'. */
 static const char *
 skip_string(const char *s, const char *e)
@@ -88,33 +80,12 @@ skip_value(const char *s, const char *e)
 	}
 }
 
-static int
-type_of(char c)
-{
-	switch (c) {
-	case '{':
-		return KP_JOBJECT;
-	case '[':
-		return KP_JARRAY;
-	case '"':
-		return KP_JSTRING;
-	case 't':
-		return KP_JTRUE;
-	case 'f':
-		return KP_JFALSE;
-	case 'n':
-		return KP_JNULL;
-	default:
-		return KP_JNUMBER;
-	}
-}
-
 /* The value at 's' (its first byte) into 'v'; returns the byte after it. */
 static const char *
 take_value(const char *s, const char *e, kp_jval *v)
 {
 	const char *t = skip_value(s, e);
-	*v = (kp_jval){type_of(*s), s, (size_t)(t - s)};
+	*v = (kp_jval){kp_jtype_of(*s), s, (size_t)(t - s)};
 	return t;
 }
 
@@ -135,9 +106,9 @@ kp_jiter_init(kp_jiter *it, const kp_jval *v)
 static const char *
 next_item(kp_jiter *it)
 {
-	const char *s = skip_ws(it->p, it->end);
+	const char *s = kp_jskip_ws(it->p, it->end);
 	if (s < it->end && *s == ',')
-		s = skip_ws(s + 1, it->end);
+		s = kp_jskip_ws(s + 1, it->end);
 	return s < it->end ? s : NULL;
 }
 
@@ -150,8 +121,8 @@ kp_jiter_member(kp_jiter *it, kp_jval *key, kp_jval *val)
 	if (!s)
 		return 0;
 	s = take_value(s, it->end, key);
-	s = skip_ws(s, it->end);
-	s = skip_ws(s + 1, it->end); /* the ':' */
+	s = kp_jskip_ws(s, it->end);
+	s = kp_jskip_ws(s + 1, it->end); /* the ':' */
 	it->p = take_value(s, it->end, val);
 	return 1;
 }

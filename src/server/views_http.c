@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "server/server_int.h"
 
@@ -96,21 +96,13 @@ slow_slot(const char *view, const char *q)
 	return h % SLOW_SLOTS;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Try 'q' inline; 1 if answered (*ret set), 0 if it must go to the workers. */
 static int
 query_inline(kp_request *r, const char *view, const char *q, const char *params,
 	     enum MHD_Result *ret)
 {
 	unsigned slot = slow_slot(view, q);
-	int64_t now = mono_ms();
+	int64_t now = kp_mono_ms();
 	if (atomic_load(&slow_until[slot]) > now)
 		return 0;
 	char *res = NULL;

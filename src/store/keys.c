@@ -68,7 +68,6 @@ struct kp_keys {
 	uint32_t tcap;	 /* power of two */
 	uint64_t written;
 	_Atomic uint64_t synced; /* every slot write up to this sequence is durable */
-	uint64_t live, forgotten;
 	void (*notice)(void *ctx, const char *line);
 	void *notice_ctx;
 };
@@ -379,10 +378,6 @@ load_slot(kp_keys *k, uint32_t i, const uint8_t *b, int last)
 	k->n++;
 	if (len && table_insert(k, k->n - 1))
 		return -1;
-	if (e->state == KP_SUBJECT_LIVE)
-		k->live++;
-	else
-		k->forgotten++;
 	return 0;
 }
 
@@ -534,62 +529,58 @@ kp_keys_lookup(kp_keys *k, kp_bytes subject, uint8_t key[KP_KEY_BYTES])
 	return state;
 }
 
+/* A new live entry for 'subject' in *out, its slot written (not yet synced). Under the
+ * write lock. */
+static int
+create_entry(kp_keys *k, kp_bytes subject, entry **out, kappa_err *err)
+{
+	if (k->n >= KS_MAX_SLOTS || grow(k))
+		return KP_ERR(err, KAPPA_ENOMEM, "cannot hold another subject key");
+	entry *e = &k->entries[k->n];
+	memset(e, 0, sizeof(*e));
+	e->slot = k->n ? k->entries[k->n - 1].slot + 1 : 0;
+	e->state = KP_SUBJECT_LIVE;
+	e->position = UINT64_MAX;
+	e->subject_len = (uint8_t)subject.len;
+	memcpy(e->subject, subject.p, subject.len);
+	crypto_aead_xchacha20poly1305_ietf_keygen(e->key);
+	int rc = write_slot(k, e, err);
+	if (rc)
+		return rc;
+	if (table_insert(k, k->n)) /* not counted: the next new key rewrites the slot */
+		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+	k->n++;
+	*out = e;
+	return KAPPA_OK;
+}
+
 int
 kp_keys_get(kp_keys *k, kp_bytes subject, uint8_t key[KP_KEY_BYTES], kappa_err *err)
 {
 	if (subject.len < 1 || subject.len > KS_MAX_SUBJECT)
 		return KP_ERR(err, KAPPA_EINVAL, "a subject id is 1 to %d bytes", KS_MAX_SUBJECT);
-	uint64_t need = 0;
-	int rc = KAPPA_OK;
 	pthread_rwlock_rdlock(&k->lock);
 	entry *e = find(k, subject.p, subject.len);
-	if (e && e->state == KP_SUBJECT_LIVE) {
-		memcpy(key, e->key, KP_KEY_BYTES);
-		need = e->written;
-	}
-	int state = e ? e->state : KP_SUBJECT_UNKNOWN;
-	pthread_rwlock_unlock(&k->lock);
-	if (state == KP_SUBJECT_UNKNOWN) {
-		pthread_rwlock_wrlock(&k->lock);
-		e = find(k, subject.p, subject.len); /* another thread may have made it */
-		if (!e) {
-			if (k->n >= KS_MAX_SLOTS || grow(k)) {
-				rc = KP_ERR(err, KAPPA_ENOMEM, "cannot hold another subject key");
-			} else {
-				e = &k->entries[k->n];
-				memset(e, 0, sizeof(*e));
-				e->slot = k->n ? k->entries[k->n - 1].slot + 1 : 0;
-				e->state = KP_SUBJECT_LIVE;
-				e->position = UINT64_MAX;
-				e->subject_len = (uint8_t)subject.len;
-				memcpy(e->subject, subject.p, subject.len);
-				crypto_aead_xchacha20poly1305_ietf_keygen(e->key);
-				if ((rc = write_slot(k, e, err)) == KAPPA_OK) {
-					k->n++;
-					if (table_insert(k, k->n - 1)) {
-						k->n--; /* the slot is rewritten by the next one */
-						rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
-					} else {
-						k->live++;
-					}
-				}
-				if (rc)
-					e = NULL;
-			}
-		}
-		if (e && e->state == KP_SUBJECT_LIVE) {
-			memcpy(key, e->key, KP_KEY_BYTES);
-			need = e->written;
-		}
-		state = e ? e->state : KP_SUBJECT_UNKNOWN;
+	if (!e) { /* first use: make it under the write lock (another thread may have) */
 		pthread_rwlock_unlock(&k->lock);
+		pthread_rwlock_wrlock(&k->lock);
+		int rc = KAPPA_OK;
+		if (!(e = find(k, subject.p, subject.len)) &&
+		    (rc = create_entry(k, subject, &e, err))) {
+			pthread_rwlock_unlock(&k->lock);
+			return rc;
+		}
 	}
-	if (rc == KAPPA_OK && state == KP_SUBJECT_FORGOTTEN)
-		rc = KP_ERR(err, KAPPA_EFORGOTTEN,
-			    "subject %.*s was forgotten; its id cannot be used again",
-			    (int)subject.len, (const char *)subject.p);
-	if (rc == KAPPA_OK)
-		rc = sync_to(k, need, err); /* no event may outlive its key */
+	int live = e->state == KP_SUBJECT_LIVE;
+	uint64_t need = e->written;
+	if (live)
+		memcpy(key, e->key, KP_KEY_BYTES);
+	pthread_rwlock_unlock(&k->lock);
+	if (!live)
+		return KP_ERR(err, KAPPA_EFORGOTTEN,
+			      "subject %.*s was forgotten; its id cannot be used again",
+			      (int)subject.len, (const char *)subject.p);
+	int rc = sync_to(k, need, err); /* no event may outlive its key */
 	if (rc)
 		sodium_memzero(key, KP_KEY_BYTES);
 	return rc;
@@ -611,8 +602,6 @@ kp_keys_forget(kp_keys *k, kp_bytes subject, int *state, uint64_t *position, kap
 		sodium_memzero(e->key, KP_KEY_BYTES);
 		e->state = KP_SUBJECT_FORGOTTEN;
 		e->position = UINT64_MAX;
-		k->live--;
-		k->forgotten++;
 		rc = write_slot(k, e, err);
 		need = e->written;
 	} else {
@@ -638,13 +627,4 @@ kp_keys_forgotten_at(kp_keys *k, kp_bytes subject, uint64_t position, kappa_err 
 	}
 	pthread_rwlock_unlock(&k->lock);
 	return rc ? rc : sync_to(k, need, err);
-}
-
-void
-kp_keys_count(kp_keys *k, uint64_t *live, uint64_t *forgotten)
-{
-	pthread_rwlock_rdlock(&k->lock);
-	*live = k->live;
-	*forgotten = k->forgotten;
-	pthread_rwlock_unlock(&k->lock);
 }

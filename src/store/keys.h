@@ -56,7 +56,4 @@ int kp_keys_forget(kp_keys *k, kp_bytes subject, int *state, uint64_t *position,
 /* Record (and sync) the log position of a subject's $subject_forgotten event. */
 int kp_keys_forgotten_at(kp_keys *k, kp_bytes subject, uint64_t position, kappa_err *err);
 
-/* Counts, for stats. */
-void kp_keys_count(kp_keys *k, uint64_t *live, uint64_t *forgotten);
-
 #endif

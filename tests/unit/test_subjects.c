@@ -338,7 +338,7 @@ Test(subjects, a_wrong_master_key_fails_the_open_and_changes_nothing)
 	cr_assert_eq(st.st_mode & 0777, 0600, "the master key file is created 0600");
 	add(db, "user-1", "Registered", "u1", "{\"n\":1}");
 	kappa_close(db);
-	uint64_t keys_size = kt_file_size(keys), head_size = 0;
+	uint64_t keys_size = kt_file_size(keys);
 
 	/* another (valid) master key: refused with a clear error */
 	int fd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -368,7 +368,6 @@ Test(subjects, a_wrong_master_key_fails_the_open_and_changes_nothing)
 	cr_assert_eq(e.forgotten, 0);
 	cr_assert(!memcmp(e.data, "{\"n\":1}", e.data_len));
 	kappa_iter_free(it);
-	(void)head_size;
 	kappa_close(db);
 	unlink(master);
 	unlink(other);
