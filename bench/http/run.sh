@@ -53,52 +53,7 @@ T=$(mktemp -d "${BENCH_DIR:-/var/tmp}/kappa-bench-http.XXXXXX")
 case $(stat -f -c %T "$T") in
 tmpfs | ramfs) echo "bench/http: warning: $T is on tmpfs: fsync costs nothing there" >&2 ;;
 esac
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A free TCP port on 127.0.0.1: below the ephemeral range (where wrk's own connections get
-# their ports) and with nothing answering a connect there.
-free_port() {
-	local p lo
-	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	[ "$lo" -gt 12000 ] || lo=32768
-	while :; do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
-# Wait until a command succeeds (a server is up), or give up after ~10 s.
-wait_for() {
-	local i
-	for i in $(seq 1 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# Stop one server started here by its PID and forget it.
-stop() {
-	local pid=$1 keep=() p
-	kill "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$pid" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
+. "$HERE/../lib/servers.sh"
 
 # A numeric field of a one-line JSON object in a file.
 jget() { sed -n 's/.*"'"$2"'":\([-0-9.e+]*\).*/\1/p' "$1"; }
@@ -208,21 +163,6 @@ redis_run() {
 	report "$name"
 }
 
-# start NAME CHECK... -- COMMAND...: start a server in the background, remember its PID in
-# SERVER (and PIDS, for the cleanup), and wait until CHECK succeeds.
-start() {
-	local name=$1 check=()
-	shift
-	while [ "$1" != -- ]; do
-		check+=("$1")
-		shift
-	done
-	shift
-	"$@" >"$T/$name.log" 2>&1 &
-	SERVER=$!
-	PIDS+=("$SERVER")
-	wait_for "${check[@]}" || die "$name did not start: $(tail -5 "$T/$name.log")"
-}
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 awk "BEGIN { exit !($load > 1.0) }" &&
