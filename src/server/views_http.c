@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/crc32c.h"
 #include "base/err.h"
 #include "server/server_int.h"
 
@@ -87,13 +88,7 @@ static _Atomic int64_t slow_until[SLOW_SLOTS]; /* by hash of view and query: a m
 static unsigned
 slow_slot(const char *view, const char *q)
 {
-	uint32_t h = 2166136261u; /* FNV-1a over "view/query" */
-	for (const char *p = view; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (const char *p = q; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h % SLOW_SLOTS;
+	return kp_crc32c(kp_crc32c(0, view, strlen(view) + 1), q, strlen(q)) % SLOW_SLOTS;
 }
 
 /* Try 'q' inline; 1 if answered (*ret set), 0 if it must go to the workers. */

@@ -75,10 +75,7 @@ struct kp_keys {
 static uint32_t
 hash_subject(const void *p, size_t len)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ ((const uint8_t *)p)[i]) * 16777619u;
-	return h;
+	return kp_crc32c(0, p, len);
 }
 
 static entry *
