@@ -85,3 +85,18 @@ def log_tail(tmp, n=15):
             return "".join(f.readlines()[-n:])
     except OSError:
         return ""
+
+
+COUNTS_VIEW = """-- @view counts
+CREATE TABLE counts (stream TEXT PRIMARY KEY, n INTEGER NOT NULL);
+-- @on T
+INSERT INTO counts VALUES (:stream, 1) ON CONFLICT(stream) DO UPDATE SET n = n + 1;
+-- @query by_stream(stream)
+SELECT stream, n FROM counts WHERE stream = :stream;
+"""
+
+
+def write_counts_view(views_dir):
+    """The small view the server suites query: events of type T counted per stream."""
+    with open(os.path.join(views_dir, "counts.sql"), "w") as f:
+        f.write(COUNTS_VIEW)

@@ -141,14 +141,7 @@ def body(**kw):
 data_dir = os.path.join(TMP, "data")
 views_dir = os.path.join(TMP, "views")
 os.makedirs(views_dir)
-with open(os.path.join(views_dir, "counts.sql"), "w") as f:
-    f.write("""-- @view counts
-CREATE TABLE counts (stream TEXT PRIMARY KEY, n INTEGER NOT NULL);
--- @on T
-INSERT INTO counts VALUES (:stream, 1) ON CONFLICT(stream) DO UPDATE SET n = n + 1;
--- @query by_stream(stream)
-SELECT stream, n FROM counts WHERE stream = :stream;
-""")
+ktap.write_counts_view(views_dir)
 
 srv = start_server(data_dir, views_dir)
 try:

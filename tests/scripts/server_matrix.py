@@ -146,14 +146,7 @@ n_idle = min(IDLE_CONNECTIONS, fd_limit - 500)
 data_dir = os.path.join(TMP, "data")
 views_dir = os.path.join(TMP, "views")
 os.makedirs(views_dir)
-with open(os.path.join(views_dir, "counts.sql"), "w") as f:
-    f.write("""-- @view counts
-CREATE TABLE counts (stream TEXT PRIMARY KEY, n INTEGER NOT NULL);
--- @on T
-INSERT INTO counts VALUES (:stream, 1) ON CONFLICT(stream) DO UPDATE SET n = n + 1;
--- @query by_stream(stream)
-SELECT stream, n FROM counts WHERE stream = :stream;
-""")
+ktap.write_counts_view(views_dir)
 auth = os.path.join(TMP, "auth")
 with open(auth, "w") as f:
     f.write(f"{ADMIN} admin\n{READ} read\n{APPEND} append\n{RA} read,append\n"

@@ -28,36 +28,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ktap import bad, check, counts, ok  # noqa: E402
+
 BASE, VIEWS_DIR = sys.argv[1], sys.argv[2]
 VIEWS = ["analytics", "audit", "search", "social"]
-n_tests = 0
-n_fail = 0
-
-
-def ok(desc):
-    global n_tests
-    n_tests += 1
-    print(f"ok {n_tests} - {desc}", flush=True)
-
-
-def bad(desc, *diag):
-    global n_tests, n_fail
-    n_tests += 1
-    n_fail += 1
-    print(f"not ok {n_tests} - {desc}", flush=True)
-    for d in diag:
-        for line in str(d).splitlines() or [""]:
-            print(f"# {line}", flush=True)
-
-
-def check(cond, desc, *diag):
-    if cond:
-        ok(desc)
-    else:
-        bad(desc, *diag)
-    return cond
-
-
 def equal(got, want, desc):
     return check(got == want, desc, f"got  {json.dumps(got)}", f"want {json.dumps(want)}")
 
@@ -626,10 +601,10 @@ def main():
             bad(f"{s.__name__} ran to its end", "".join(traceback.format_exception_only(type(e), e)))
     if len(sys.argv) > 3:
         with open(sys.argv[3], "w") as f:
-            f.write(f"{n_tests}\n")
+            f.write(f"{counts['tests']}\n")
     else:
-        print(f"1..{n_tests}", flush=True)
-    return 1 if n_fail else 0
+        print(f"1..{counts['tests']}", flush=True)
+    return 1 if counts["fail"] else 0
 
 
 if __name__ == "__main__":
