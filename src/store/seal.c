@@ -30,58 +30,36 @@ seal_ad(uint8_t *ad, char field, uint64_t version, kp_bytes stream, kp_bytes typ
 	return 11 + stream.len + type.len;
 }
 
-/* An event's fields inside a batch buffer. */
-typedef struct raw_event {
-	uint8_t *hdr;
-	uint64_t version;
-	uint16_t flags;
-	kp_bytes stream, type;
-	uint8_t *meta, *data;
-	uint32_t meta_len, data_len;
-} raw_event;
-
-static uint8_t *
-raw_decode(uint8_t *p, raw_event *e)
-{
-	e->hdr = p;
-	uint32_t len = kp_get_u32(p);
-	e->version = kp_get_u64(p + 4);
-	uint16_t sl = kp_get_u16(p + 12), tl = kp_get_u16(p + 14), jl = kp_get_u16(p + 16);
-	e->flags = kp_get_u16(p + 18);
-	e->meta_len = kp_get_u32(p + 20);
-	e->data_len = kp_get_u32(p + 24);
-	uint8_t *q = p + KP_EVENT_HEADER;
-	e->stream = (kp_bytes){q, sl};
-	e->type = (kp_bytes){q + sl, tl};
-	e->meta = q + sl + tl + jl;
-	e->data = e->meta + e->meta_len;
-	return p + 4 + len;
-}
-
+/* Seal field 'f' of event 'e' in place: its bytes are room for the nonce, the plaintext,
+ * and room for the tag. */
 static void
-seal_field(uint8_t *f, uint32_t len, char field, const raw_event *e, const uint8_t *key)
+seal_field(kp_bytes f, char field, const kp_event *e, const uint8_t *key)
 {
 	uint8_t ad[11 + KAPPA_MAX_STREAM + KAPPA_MAX_TYPE];
 	size_t adlen = seal_ad(ad, field, e->version, e->stream, e->type);
-	uint32_t plain = len - KP_SEAL_OVERHEAD;
-	randombytes_buf(f, KP_SEAL_NONCE);
+	uint8_t *p = (uint8_t *)f.p; /* the batch's own buffer, still being built */
+	size_t plain = f.len - KP_SEAL_OVERHEAD;
+	randombytes_buf(p, KP_SEAL_NONCE);
 	crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-		f + KP_SEAL_NONCE, f + KP_SEAL_NONCE + plain, NULL, f + KP_SEAL_NONCE, plain, ad,
-		adlen, NULL, f, key);
+		p + KP_SEAL_NONCE, p + KP_SEAL_NONCE + plain, NULL, p + KP_SEAL_NONCE, plain, ad,
+		adlen, NULL, p, key);
 }
 
 void
 kp_seal_batch(kp_batch *b, const uint8_t *const *keys)
 {
-	uint8_t *p = b->buf.data + KP_BATCH_HEADER + b->attrs_len;
-	for (uint32_t i = 0; i < b->count; i++) {
-		raw_event e;
-		uint8_t *next = raw_decode(p, &e);
+	/* The batch's events read through the log's own decoder: the header is not sealed
+	 * yet, so it is described here. */
+	kp_batch_hdr h = {
+		.length = (uint32_t)b->buf.len, .count = b->count, .attrs_len = b->attrs_len};
+	kp_batch_iter it;
+	kp_event e;
+	kp_batch_iter_init(&it, b->buf.data, &h);
+	for (uint32_t i = 0; kp_batch_iter_next(&it, &e, NULL) == 1; i++) {
 		if (keys[i] && (e.flags & KP_EV_SEALED_DATA))
-			seal_field(e.data, e.data_len, 'd', &e, keys[i]);
+			seal_field(e.data, 'd', &e, keys[i]);
 		if (keys[i] && (e.flags & KP_EV_SEALED_META))
-			seal_field(e.meta, e.meta_len, 'm', &e, keys[i]);
-		p = next;
+			seal_field(e.metadata, 'm', &e, keys[i]);
 	}
 }
 
