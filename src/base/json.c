@@ -71,41 +71,6 @@ hex4_ok(const char *s)
 
 /* ---- strings ------------------------------------------------------------------------ */
 
-/* One UTF-8 sequence at 's' (its first byte is 0x80 or more), as jansson's utf8_check_first
- * and utf8_check_full accept it: no overlong forms, no surrogates, nothing above U+10FFFF.
- * Returns the byte after it, or NULL. */
-static const char *
-utf8_seq(const char *s, const char *e)
-{
-	unsigned c = (unsigned char)s[0];
-	size_t len;
-	uint32_t cp;
-	if (c < 0xc2 || c > 0xf4)
-		return NULL;
-	if (c < 0xe0) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c < 0xf0) {
-		len = 3;
-		cp = c & 0x0f;
-	} else {
-		len = 4;
-		cp = c & 0x07;
-	}
-	if ((size_t)(e - s) < len)
-		return NULL;
-	for (size_t i = 1; i < len; i++) {
-		unsigned b = (unsigned char)s[i];
-		if (b < 0x80 || b > 0xbf)
-			return NULL;
-		cp = (cp << 6) | (b & 0x3f);
-	}
-	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && cp < 0x10000))
-		return NULL;
-	return s + len;
-}
-
 /* The escape whose backslash is at 's'. Returns the byte after it, or NULL. */
 static const char *
 scan_escape(parser *ps, const char *s, const char *e)
@@ -181,7 +146,7 @@ scan_string(parser *ps, const char *s, const char *e, bool *esc)
 		} else if (c < 0x20) {
 			return fail(ps, s, "control character in string");
 		} else if (c >= 0x80) {
-			const char *t = utf8_seq(s, e);
+			const char *t = kp_jutf8_seq(s, e);
 			if (!t)
 				return fail(ps, s, "invalid utf-8");
 			s = t;

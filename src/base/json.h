@@ -2,7 +2,7 @@
  * json.h -- a JSON validator and scanner for the hot paths (append bodies, event data):
  * kp_json_check accepts exactly the texts jansson's json_loadb(JSON_DECODE_ANY |
  * JSON_REJECT_DUPLICATES) accepts, without building a tree; the scanning helpers then walk
- * the checked text in place (no copies, no allocation), and kp_json_escape writes strings.
+ * the checked text in place (no copies, no allocation); json_write.c writes values.
  *
  * The one deliberate difference from jansson 2.14: it skips a NUL byte right after a number
  * or a literal ("1\0", "[true\0]" load); kp_json_check rejects every NUL byte outside a
@@ -86,5 +86,15 @@ size_t kp_json_compact(const kp_jval *v, char *out);
  * quotes, with '"' and '\' escaped and control bytes written as \b \f \n \r \t or \u00XX.
  * Returns 0, or -1 when out of memory ('out' may then hold part of the string). */
 int kp_json_escape(kp_buf *out, const char *p, size_t n);
+
+/* The same for any bytes (e.g. SQLite text, which need not be UTF-8): each byte that does not
+ * start a valid UTF-8 sequence is written as U+FFFD. */
+int kp_json_text(kp_buf *out, const char *p, size_t n);
+/* Append 'v' as a JSON integer. Returns 0 or -1 (out of memory). */
+int kp_json_i64(kp_buf *out, int64_t v);
+/* Append 'v' as a JSON real as jansson writes it ("%.17g", with ".0" when it would read
+ * back as an integer, exponents without '+' or leading zeros); null when not finite
+ * (JSON has no NaN or infinity). Returns 0 or -1 (out of memory). */
+int kp_json_real(kp_buf *out, double v);
 
 #endif

@@ -1,8 +1,8 @@
 /*
- * json_int.h -- what json.c (the validator) and json_scan.c (the scanning helpers) share:
- * a byte-at-a-time decoder of the inside of a string that kp_json_check accepted, so keys
- * and literals are compared decoded without a buffer, whitespace and a value's type. Not for use
- * outside src/base/json*.c.
+ * json_int.h -- what json.c (the validator), json_scan.c (the scanning helpers) and
+ * json_write.c share: UTF-8 sequences, a byte-at-a-time decoder of the inside of a string
+ * that kp_json_check accepted (so keys and literals are compared decoded without a buffer),
+ * whitespace and a value's type. Not for use outside src/base/json*.c.
  */
 #ifndef KP_JSON_INT_H
 #define KP_JSON_INT_H
@@ -37,6 +37,41 @@ kp_jhex4(const char *p)
 		v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
 	}
 	return v;
+}
+
+/* One UTF-8 sequence at 's' (its first byte is 0x80 or more), as jansson's utf8_check_first
+ * and utf8_check_full accept it: no overlong forms, no surrogates, nothing above U+10FFFF.
+ * Returns the byte after it, or NULL. */
+static inline const char *
+kp_jutf8_seq(const char *s, const char *e)
+{
+	unsigned c = (unsigned char)s[0];
+	size_t len;
+	uint32_t cp;
+	if (c < 0xc2 || c > 0xf4)
+		return NULL;
+	if (c < 0xe0) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c < 0xf0) {
+		len = 3;
+		cp = c & 0x0f;
+	} else {
+		len = 4;
+		cp = c & 0x07;
+	}
+	if ((size_t)(e - s) < len)
+		return NULL;
+	for (size_t i = 1; i < len; i++) {
+		unsigned b = (unsigned char)s[i];
+		if (b < 0x80 || b > 0xbf)
+			return NULL;
+		cp = (cp << 6) | (b & 0x3f);
+	}
+	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && cp < 0x10000))
+		return NULL;
+	return s + len;
 }
 
 /* Write code point 'cp' (at most U+10FFFF, no surrogate) as UTF-8; returns the length. */

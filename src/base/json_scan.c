@@ -1,8 +1,8 @@
 /*
  * json_scan.c -- walking text that kp_json_check accepted (json.h): object and array
- * iteration, string comparison and decoding, integers, and kp_json_escape, which writes a
- * string. The text is trusted to be checked, so nothing here reports a syntax error; each
- * walk still stops at the end of the value it was given.
+ * iteration, string comparison and decoding, and integers. The text is trusted to be
+ * checked, so nothing here reports a syntax error; each walk still stops at the end of the
+ * value it was given.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -208,54 +208,6 @@ kp_jint(const kp_jval *v, int64_t *out)
 	if (u > (uint64_t)INT64_MAX + neg)
 		return -1;
 	*out = neg ? (int64_t)(0 - u) : (int64_t)u;
-	return 0;
-}
-
-int
-kp_json_escape(kp_buf *out, const char *p, size_t n)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	if (kp_buf_reserve(out, n + 2) < 0)
-		return -1;
-	out->data[out->len++] = '"';
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-		size_t len = 2;
-		switch (c) {
-		case '"':
-		case '\\':
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			len = 6;
-		}
-		if (kp_buf_append(out, p + run, i - run) < 0 || kp_buf_append(out, esc, len) < 0)
-			return -1;
-		run = i + 1;
-	}
-	if (kp_buf_append(out, p + run, n - run) < 0 || kp_buf_append(out, "\"", 1) < 0)
-		return -1;
 	return 0;
 }
 

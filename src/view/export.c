@@ -5,7 +5,6 @@
  * read-only connection like a query's.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,20 +112,22 @@ export_view(kp_view *v, const char *subject,
 		int idx = sqlite3_bind_parameter_index(st, ":subject");
 		if (idx)
 			sqlite3_bind_text(st, idx, subject, -1, SQLITE_STATIC);
-		int s;
+		int s, ncol = sqlite3_column_count(st);
+		int *plan = malloc(sizeof(int) * (size_t)(ncol ? ncol : 1));
+		kp_buf row = {0};
+		if (!plan)
+			rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		else
+			kp_row_plan(st, plan);
 		while (rc == KAPPA_OK && (s = sqlite3_step(st)) == SQLITE_ROW) {
-			json_t *row = json_object();
-			for (int i = 0; row && i < sqlite3_column_count(st); i++)
-				json_object_set_new(row, sqlite3_column_name(st, i),
-						    kp_column_json(st, i));
-			char *text = row ? json_dumps(row, JSON_COMPACT) : NULL;
-			json_decref(row);
-			if (!text)
+			row.len = 0;
+			if (kp_row_write(&row, st, plan, ncol, NULL) < 0)
 				rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
-			else if (on_row(ctx, v->name, text, strlen(text)))
+			else if (on_row(ctx, v->name, (const char *)row.data, row.len))
 				rc = KP_ERR(err, KAPPA_ECLOSED, "the export was stopped");
-			free(text);
 		}
+		kp_buf_release(&row);
+		free(plan);
 		if (rc == KAPPA_OK && s != SQLITE_DONE)
 			rc = KP_ERR(err, KAPPA_EIO, "view %s: @export: %s", v->name,
 				    sqlite3_errmsg(rd->c));

@@ -8,13 +8,12 @@
  * load_extension) and a progress handler that stops it at its deadline. An answer holds at
  * most KP_VIEW_MAX_ANSWER bytes of values (view.h).
  */
-#include <jansson.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/json.h"
 #include "view/view.h"
 
 #define DEFAULT_TIMEOUT_MS 2000
@@ -87,75 +86,61 @@ authorize(void *arg, int action, const char *a1, const char *a2, const char *db,
 	return SQLITE_DENY;
 }
 
-/* Text that is not valid UTF-8 (SQLite stores what it is given, e.g. CAST(x'ff' AS TEXT))
- * as a JSON string with U+FFFD for each byte that does not decode, rather than nothing. */
-static json_t *
-text_value(const char *p, size_t n)
+/* A query's parameters: the members of a checked JSON object, borrowed from its text. */
+typedef struct qparams {
+	size_t n;
+	kp_jval *keys, *vals;
+	char *scratch; /* a decoded string */
+} qparams;
+
+static void
+params_release(qparams *p)
 {
-	json_t *j = json_stringn(p, n);
-	if (j || n > SIZE_MAX / 3)
-		return j;
-	char *o = malloc(3 * n + 1);
-	size_t w = 0;
-	if (!o)
-		return NULL;
-	for (size_t i = 0; i < n;) {
-		size_t k = 4;
-		while (k > 0 && (i + k > n || !(j = json_stringn(p + i, k))))
-			k--;
-		if (k) {
-			json_decref(j);
-			memcpy(o + w, p + i, k);
-			w += k;
-			i += k;
-		} else {
-			static const char fffd[3] = {'\xef', '\xbf', '\xbd'}; /* U+FFFD */
-			memcpy(o + w, fffd, sizeof(fffd));
-			w += 3;
-			i++;
-		}
-	}
-	j = json_stringn(o, w);
-	free(o);
-	return j;
+	free(p->keys);
+	free(p->scratch);
+	memset(p, 0, sizeof(*p));
 }
 
-json_t *
-kp_column_json(sqlite3_stmt *st, int i)
+static const kp_jval *
+params_get(const qparams *p, const char *name)
 {
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_INTEGER:
-		return json_integer(sqlite3_column_int64(st, i));
-	case SQLITE_FLOAT:
-		return json_real(sqlite3_column_double(st, i));
-	case SQLITE_TEXT:
-		return text_value((const char *)sqlite3_column_text(st, i),
-				  (size_t)sqlite3_column_bytes(st, i));
-	case SQLITE_BLOB: {
-		size_t n = (size_t)sqlite3_column_bytes(st, i);
-		size_t bl = sodium_base64_encoded_len(n, sodium_base64_VARIANT_ORIGINAL);
-		char *b = malloc(bl);
-		if (!b)
-			return NULL;
-		sodium_bin2base64(b, bl, sqlite3_column_blob(st, i), n,
-				  sodium_base64_VARIANT_ORIGINAL);
-		json_t *j = json_string(b);
-		free(b);
-		return j;
+	for (size_t i = p->n; i-- > 0;)
+		if (kp_jstr_eq(&p->keys[i], name))
+			return &p->vals[i];
+	return NULL;
+}
+
+static int
+bind_one(sqlite3_stmt *st, int i, const kp_jval *v, qparams *p)
+{
+	int64_t n;
+	switch (v->type) {
+	case KP_JSTRING: {
+		size_t len = kp_jstr_decode(v, p->scratch);
+		return sqlite3_bind_text(st, i, p->scratch, (int)len, SQLITE_TRANSIENT);
 	}
+	case KP_JNUMBER:
+		if (kp_jint(v, &n) == 0)
+			return sqlite3_bind_int64(st, i, n);
+		return sqlite3_bind_double(st, i, strtod(v->p, NULL));
+	case KP_JTRUE:
+	case KP_JFALSE:
+		return sqlite3_bind_int(st, i, v->type == KP_JTRUE);
+	case KP_JNULL:
+		return sqlite3_bind_null(st, i);
 	default:
-		return json_null();
+		return SQLITE_MISMATCH;
 	}
 }
 
 static int
-bind_params(sqlite3_stmt *st, json_t *params, const kp_query_def *q, kappa_err *err)
+bind_params(sqlite3_stmt *st, qparams *params, const kp_query_def *q, kappa_err *err)
 {
 	for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++) {
 		const char *name = sqlite3_bind_parameter_name(st, i);
 		if (!name || (name[0] != ':' && name[0] != '@' && name[0] != '$'))
 			return KP_ERR(err, KAPPA_EINVAL, "only named :parameters can be bound");
-		json_t *v = params ? json_object_get(params, name + 1) : NULL;
+		const kp_jval *v = params_get(params, name + 1);
 		if (!v) {
 			int optional = !q;
 			for (size_t k = 0; q && k < q->nparams; k++)
@@ -165,19 +150,8 @@ bind_params(sqlite3_stmt *st, json_t *params, const kp_query_def *q, kappa_err *
 			sqlite3_bind_null(st, i);
 			continue;
 		}
-		int rc;
-		if (json_is_string(v))
-			rc = sqlite3_bind_text(st, i, json_string_value(v),
-					       (int)json_string_length(v), SQLITE_TRANSIENT);
-		else if (json_is_integer(v))
-			rc = sqlite3_bind_int64(st, i, json_integer_value(v));
-		else if (json_is_real(v))
-			rc = sqlite3_bind_double(st, i, json_real_value(v));
-		else if (json_is_boolean(v))
-			rc = sqlite3_bind_int(st, i, json_is_true(v));
-		else if (json_is_null(v))
-			rc = sqlite3_bind_null(st, i);
-		else
+		int rc = bind_one(st, i, v, params);
+		if (rc == SQLITE_MISMATCH)
 			return KP_ERR(err, KAPPA_EINVAL,
 				      "parameter %s must be a string, number, boolean or null",
 				      name + 1);
@@ -208,14 +182,15 @@ step_once(sqlite3_stmt *st)
 }
 
 static int
-run(kp_reader *rd, const char *sql, json_t *params, const kp_query_def *q, size_t qi, int adhoc,
-    uint64_t max_rows, uint64_t deadline_ns, char **out, kappa_err *err)
+run(kp_reader *rd, const char *sql, qparams *params, const kp_query_def *q, size_t qi, int adhoc,
+    uint64_t max_rows, uint64_t deadline_ns, char **out_json, kappa_err *err)
 {
 	sqlite3 *c = rd->c;
 	run_ctx r = {deadline_ns, 0, ""};
 	sqlite3_stmt *st = NULL, *cp;
-	json_t *rows = json_array(), *res = NULL;
-	int rc = KAPPA_OK, truncated = 0;
+	kp_buf out = {0};
+	int rc = KAPPA_OK, truncated = 0, *plan = NULL;
+	uint64_t nrows = 0;
 	sqlite3_progress_handler(c, 1000, progress, &r);
 	if (step_once(kept(c, &rd->begin, "BEGIN")) != SQLITE_DONE) {
 		rc = KP_ERR(err, KAPPA_EIO, "cannot begin a read: %s", sqlite3_errmsg(c));
@@ -263,18 +238,25 @@ run(kp_reader *rd, const char *sql, json_t *params, const kp_query_def *q, size_
 		goto rollback;
 	int s, ncol = sqlite3_column_count(st);
 	size_t bytes = 0; /* of the values so far (KP_VIEW_MAX_ANSWER) */
+	if (!(plan = malloc(sizeof(int) * (size_t)(ncol ? ncol : 1))) ||
+	    kp_buf_append(&out, "{\"rows\":[", 9) < 0) {
+		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		goto rollback;
+	}
+	kp_row_plan(st, plan);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (json_array_size(rows) >= max_rows) {
+		if (nrows >= max_rows) {
 			truncated = 1;
 			break;
 		}
-		json_t *row = json_object();
-		for (int i = 0; row && i < ncol; i++) {
-			json_object_set_new(row, sqlite3_column_name(st, i), kp_column_json(st, i));
-			bytes += (size_t)sqlite3_column_bytes(st, i) + 8;
+		size_t mark = out.len;
+		if ((nrows && kp_buf_append(&out, ",", 1) < 0) ||
+		    kp_row_write(&out, st, plan, ncol, &bytes) < 0) {
+			rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+			goto rollback;
 		}
 		if (bytes > KP_VIEW_MAX_ANSWER) {
-			json_decref(row);
+			out.len = mark;
 			if (adhoc) {
 				truncated = 1;
 				break;
@@ -283,10 +265,7 @@ run(kp_reader *rd, const char *sql, json_t *params, const kp_query_def *q, size_
 				    KP_VIEW_MAX_ANSWER);
 			goto rollback;
 		}
-		if (!row || json_array_append_new(rows, row)) {
-			rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
-			goto rollback;
-		}
+		nrows++;
 	}
 	if (s != SQLITE_ROW && s != SQLITE_DONE) {
 		if (r.timed_out)
@@ -295,14 +274,16 @@ run(kp_reader *rd, const char *sql, json_t *params, const kp_query_def *q, size_
 			rc = KP_ERR(err, KAPPA_EINVAL, "%s", sqlite3_errmsg(c));
 		goto rollback;
 	}
-	res = json_object();
-	json_object_set(res, "rows", rows);
-	json_object_set_new(res, "position", pos > 0 ? json_integer(pos - 1) : json_null());
-	if (adhoc)
-		json_object_set_new(res, "truncated", json_boolean(truncated));
-	*out = json_dumps(res, JSON_COMPACT);
-	if (!*out)
+	if (kp_buf_append(&out, "],\"position\":", 13) < 0 ||
+	    (pos > 0 ? kp_json_i64(&out, pos - 1) : kp_buf_append(&out, "null", 4)) < 0 ||
+	    (adhoc && (truncated ? kp_buf_append(&out, ",\"truncated\":true", 17)
+				 : kp_buf_append(&out, ",\"truncated\":false", 18)) < 0) ||
+	    kp_buf_append(&out, "}", 2) < 0) { /* with its NUL */
 		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
+		goto rollback;
+	}
+	*out_json = (char *)out.data;
+	out = (kp_buf){0};
 rollback:
 	if (adhoc) {
 		sqlite3_finalize(st);
@@ -314,25 +295,38 @@ rollback:
 		sqlite3_exec(c, "ROLLBACK", NULL, NULL, NULL);
 out:
 	sqlite3_progress_handler(c, 0, NULL, NULL);
-	json_decref(rows);
-	json_decref(res);
+	kp_buf_release(&out);
+	free(plan);
 	return rc;
 }
 
 static int
-parse_params(const char *params_json, json_t **out, kappa_err *err)
+parse_params(const char *params_json, qparams *out, kappa_err *err)
 {
-	*out = NULL;
+	memset(out, 0, sizeof(*out));
 	if (!params_json || !*params_json)
 		return KAPPA_OK;
-	json_error_t je;
-	json_t *j = json_loads(params_json, 0, &je);
-	if (!j || !json_is_object(j)) {
-		json_decref(j);
+	size_t len = strlen(params_json);
+	kp_jval top, k, v;
+	char why[64];
+	if (kp_json_check(params_json, len, &top, why, sizeof(why), NULL) < 0 ||
+	    top.type != KP_JOBJECT)
 		return KP_ERR(err, KAPPA_EINVAL, "parameters must be a JSON object%s%s",
-			      j ? "" : ": ", j ? "" : je.text);
+			      top.type ? "" : ": ", top.type ? "" : why);
+	kp_jiter it;
+	size_t n = 0;
+	for (kp_jiter_init(&it, &top); kp_jiter_member(&it, &k, &v);)
+		n++;
+	if (!n)
+		return KAPPA_OK;
+	if (!(out->keys = malloc(2 * n * sizeof(kp_jval))) || !(out->scratch = malloc(len + 1))) {
+		params_release(out);
+		return KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 	}
-	*out = j;
+	out->vals = out->keys + n;
+	for (kp_jiter_init(&it, &top);
+	     kp_jiter_member(&it, &out->keys[out->n], &out->vals[out->n]);)
+		out->n++;
 	return KAPPA_OK;
 }
 
@@ -352,19 +346,19 @@ query_common(kappa_db *db, const char *view, const char *query, const char *sql,
 	if (timeout_ms <= 0)
 		timeout_ms = DEFAULT_TIMEOUT_MS;
 	uint64_t deadline = kp_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-	json_t *params;
+	qparams params;
 	int rc = parse_params(params_json, &params, err);
 	if (rc)
 		return rc;
 	if (min_position != KAPPA_NO_POSITION &&
 	    (rc = kp_view_wait(v, min_position, timeout_ms, err))) {
-		json_decref(params);
+		params_release(&params);
 		return rc;
 	}
 	kp_reader *rd;
 	kp_gen *g;
 	if ((rc = kp_view_borrow(v, &rd, &g, err))) {
-		json_decref(params);
+		params_release(&params);
 		return rc;
 	}
 	const kp_query_def *q = NULL;
@@ -377,10 +371,10 @@ query_common(kappa_db *db, const char *view, const char *query, const char *sql,
 			sql = q->sql;
 	}
 	if (!rc)
-		rc = run(rd, sql, params, q, q ? (size_t)(q - g->def->queries) : 0, !query,
+		rc = run(rd, sql, &params, q, q ? (size_t)(q - g->def->queries) : 0, !query,
 			 max_rows, deadline, result, err);
 	kp_view_give_back(v, g, rd);
-	json_decref(params);
+	params_release(&params);
 	return rc;
 }
 

@@ -176,10 +176,13 @@ void kp_view_give_back(kp_view *v, kp_gen *gen, kp_reader *rd);
 /* Wait until the view has applied 'position' (or failed / timed out). */
 int kp_view_wait(kp_view *v, uint64_t position, int64_t timeout_ms, kappa_err *err);
 
-/* The JSON value of column 'i' of the current row (blobs as base64); NULL: out of memory.
- * (query.c) */
-struct json_t;
-struct json_t *kp_column_json(sqlite3_stmt *st, int i);
+/* Rows as JSON objects (row_json.c). kp_row_plan fills 'plan' (room for the statement's
+ * column count) with which column's value each member takes (-1: none, the name came
+ * before) and returns the column count; kp_row_write appends the current row as an object
+ * and adds its values' bytes (+8 each) to '*bytes' (may be NULL). Returns 0 or -1 (out of
+ * memory). */
+int kp_row_plan(sqlite3_stmt *st, int *plan);
+int kp_row_write(kp_buf *out, sqlite3_stmt *st, const int *plan, int ncol, size_t *bytes);
 
 /* ---- the registry (views.c) ------------------------------------------------------------- */
 
