@@ -87,6 +87,9 @@ size_t kp_json_compact(const kp_jval *v, char *out);
  * Returns 0, or -1 when out of memory ('out' may then hold part of the string). */
 int kp_json_escape(kp_buf *out, const char *p, size_t n);
 
+/* The length of the longest prefix of the 'n' bytes at 'p' that is valid UTF-8 (by the rules
+ * kp_json_check applies to strings; NUL bytes count as valid): 'n' when all of it is. */
+size_t kp_utf8_prefix(const char *p, size_t n);
 /* The same for any bytes (e.g. SQLite text, which need not be UTF-8): each byte that does not
  * start a valid UTF-8 sequence is written as U+FFFD. */
 int kp_json_text(kp_buf *out, const char *p, size_t n);

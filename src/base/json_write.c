@@ -59,9 +59,8 @@ kp_json_escape(kp_buf *out, const char *p, size_t n)
 	return 0;
 }
 
-/* The length of the valid UTF-8 prefix of the 'n' bytes at 'p'. */
-static size_t
-valid_prefix(const char *p, size_t n)
+size_t
+kp_utf8_prefix(const char *p, size_t n)
 {
 	const char *s = p, *e = p + n;
 	while (s < e) {
@@ -80,7 +79,7 @@ valid_prefix(const char *p, size_t n)
 int
 kp_json_text(kp_buf *out, const char *p, size_t n)
 {
-	size_t ok = valid_prefix(p, n);
+	size_t ok = kp_utf8_prefix(p, n);
 	if (ok == n)
 		return kp_json_escape(out, p, n);
 	if (n > SIZE_MAX / 3)
@@ -89,7 +88,7 @@ kp_json_text(kp_buf *out, const char *p, size_t n)
 	if (!o)
 		return -1;
 	for (size_t i = 0; i < n;) {
-		size_t k = valid_prefix(p + i, n - i);
+		size_t k = kp_utf8_prefix(p + i, n - i);
 		memcpy(w, p + i, k);
 		w += k;
 		i += k;
