@@ -93,10 +93,23 @@ on_url(http_parser *p, const char *at, size_t n)
 	return put(q, at, n);
 }
 
+/* RFC 9110 5.6.2 token characters. The library as Debian builds it (not HTTP_PARSER_STRICT)
+ * and takes "Transfer-Encoding : chunked" as a header named "Transfer-Encoding ", which a
+ * proxy in front may read otherwise: such a name is refused here. */
+static int
+is_tchar(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
 static int
 on_field(http_parser *p, const char *at, size_t n)
 {
 	kp_hreq *q = p->data;
+	for (size_t i = 0; i < n; i++)
+		if (!is_tchar((unsigned char)at[i]))
+			return fail(q, 400, "a header name holds a character a token cannot have");
 	if (q->last != 2) {
 		if (end_piece(q))
 			return -1;
