@@ -34,7 +34,7 @@ check_headers(kp_hreq *q)
 {
 	if (!kp_hreq_method(q) || strlen(kp_hreq_path(q)) > MAX_HEADER)
 		abort();
-	const char *names[] = {"Host", "Content-Type", "Content-Length", "Transfer-Encoding",
+	const char *names[] = {"Host",	 "Content-Type", "Content-Length", "Transfer-Encoding",
 			       "Expect", "Connection"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const char *v = kp_hreq_header(q, names[i]);

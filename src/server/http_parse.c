@@ -107,6 +107,8 @@ static int
 on_field(http_parser *p, const char *at, size_t n)
 {
 	kp_hreq *q = p->data;
+	if (q->in_body)
+		return 0; /* a chunked body's trailer fields are not kept */
 	for (size_t i = 0; i < n; i++)
 		if (!is_tchar((unsigned char)at[i]))
 			return fail(q, 400, "a header name holds a character a token cannot have");
@@ -132,6 +134,8 @@ static int
 on_value(http_parser *p, const char *at, size_t n)
 {
 	kp_hreq *q = p->data;
+	if (q->in_body)
+		return 0;
 	if (q->last != 3) {
 		if (q->last != 2 || put(q, "", 1))
 			return q->last != 2 ? fail(q, 400, "a header value without a name") : -1;
@@ -240,6 +244,7 @@ on_headers(http_parser *p)
 	q->expect_continue = ex && !strcasecmp(ex, "100-continue") && p->http_minor >= 1;
 	q->head = p->method == HTTP_HEAD;
 	q->event = KP_HREQ_HEADERS;
+	q->in_body = 1;
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -320,6 +325,7 @@ kp_hreq_next(kp_hreq *q)
 	q->err_status = 0;
 	q->err_msg = NULL;
 	q->keep_alive = q->has_body = q->expect_continue = q->head = q->nul_escape = 0;
+	q->in_body = 0;
 }
 
 int

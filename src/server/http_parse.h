@@ -44,6 +44,7 @@ typedef struct kp_hreq {
 	const char *err_msg;
 	unsigned n_cl, n_te, n_host;
 	int keep_alive, has_body, expect_continue, head, nul_escape;
+	int in_body; /* the headers are done: trailer fields are ignored */
 } kp_hreq;
 
 void kp_hreq_init(kp_hreq *q, unsigned max_header, uint64_t max_body);
