@@ -14,6 +14,9 @@
  *     KP_HTTP_IN_CAP bytes of unparsed input (none while idle: reads go to the thread's
  *     scratch buffer first), and the unsent answer; a stream is produced only while less
  *     than KP_HTTP_OUT_LOW bytes of it are unsent, so a slow reader holds it back.
+ *  4. Fairness: a connection is served until it has no complete request buffered and its
+ *     last read was short; its next request comes as a new readiness event, after the
+ *     other connections that were ready before it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -250,6 +253,11 @@ parse_step(kp_hconn *c)
 			c->read_closed = 1;
 			return kp_hconn_close(c), -1;
 		}
+		/* A short read took all there was: what arrives later is a new edge. So the
+		 * connection waits for it instead of trying another read (an EAGAIN), and the
+		 * thread's other connections get their turn (design note 4). */
+		if ((size_t)r < sizeof(l->scratch) && !c->hup)
+			c->can_read = 0;
 		c->last_io_ms = kp_mono_ms();
 		data = l->scratch;
 		n = (size_t)r;

@@ -47,8 +47,9 @@ struct kp_hconn {
 	/* flags */
 	int in_request; /* on_headers ran: on_done is owed */
 	int suspended;
-	int can_read;	       /* the socket may have input (edge seen, no EAGAIN since) */
+	int can_read;	       /* the socket may have input (edge seen, no short read since) */
 	int read_closed;       /* the peer sent EOF */
+	int hup;	       /* epoll reported a hang-up or an error: read until EOF */
 	int close_after;       /* close once the answer is sent */
 	int busy;	       /* counted in the engine's busy */
 	int early;	       /* in on_headers: an answer now leaves the body unread */

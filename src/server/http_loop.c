@@ -144,6 +144,8 @@ loop_main(void *arg)
 				(void)r;
 			} else {
 				kp_hconn *c = p;
+				if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					c->hup = 1;
 				if (ev[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 					c->can_read = 1;
 				kp_hconn_run(c);
