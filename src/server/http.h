@@ -51,6 +51,9 @@ typedef struct kp_http_config {
 	void (*on_error)(void *ctx, kp_hconn *c, unsigned status, const char *msg);
 	/* The request is over: answered and sent, or its connection closed. */
 	void (*on_done)(void *ctx, kp_hconn *c);
+	/* A system call of the engine failed ('what', errno 'err'): accepting connections.
+	 * At most once a second per event thread. */
+	void (*on_fail)(void *ctx, const char *what, int err);
 	atomic_int *connections;   /* open connections (kept by the engine) */
 	_Atomic uint64_t *reaped;  /* connections closed by the request timeout */
 	_Atomic uint64_t *refused; /* connections over max_connections */

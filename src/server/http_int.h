@@ -70,6 +70,7 @@ struct kp_hloop {
 	atomic_int sleeping;	     /* in (or about to be in) epoll_wait: write evfd */
 	int listening;		     /* lfd is in the epoll set */
 	int drained;		     /* idle connections were closed for kp_http_drain */
+	int failed;		     /* an accept failed since the last tick (logged once) */
 	char scratch[KP_HTTP_IN_CAP];
 	char date[KP_HTTP_DATE_LEN];
 	int64_t date_s;

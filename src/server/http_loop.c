@@ -78,10 +78,13 @@ accept_some(kp_hloop *l)
 	for (int i = 0; i < ACCEPTS; i++) {
 		int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM)
-				listen_on(l,
-					  0); /* out of descriptors: try again at the next tick */
+			int e = errno;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+				/* out of descriptors or memory: try again at the next tick */
+				listen_on(l, 0);
+				if (!l->failed++ && h->cfg.on_fail)
+					h->cfg.on_fail(h->cfg.ctx, "accept", e);
+			}
 			return;
 		}
 		if (atomic_fetch_add(h->cfg.connections, 1) >= (int)h->cfg.max_connections) {
@@ -117,6 +120,7 @@ tick(kp_hloop *l, int64_t now)
 	}
 	if (!atomic_load(&h->quiesce))
 		listen_on(l, 1);
+	l->failed = 0;
 }
 
 static void *

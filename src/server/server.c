@@ -123,6 +123,13 @@ on_request(void *ctx, kp_hconn *c)
 	return kp_dispatch(r, kp_http_path(c), kp_http_method(c));
 }
 
+/* The engine's own failures (out of descriptors when accepting), as structured lines. */
+static void
+on_fail(void *ctx, const char *what, int err)
+{
+	kp_server_log(ctx, "level=warn event=http call=%s error=\"%s\"", what, strerror(err));
+}
+
 static void
 on_done(void *ctx, kp_hconn *c)
 {
@@ -245,6 +252,7 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 		.on_request = on_request,
 		.on_error = on_error,
 		.on_done = on_done,
+		.on_fail = on_fail,
 		.connections = &s->connections,
 		.reaped = &s->m.reaped,
 		.refused = &s->m.overloaded,
