@@ -79,7 +79,7 @@ $(BUILD)/libkappa.a: $(LIB_OBJ)
 $(BUILD)/libkappa.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LIBS)
 
-SERVER_LIBS = $(shell pkg-config --libs libmicrohttpd libcurl 2>/dev/null || echo -lmicrohttpd -lcurl)
+SERVER_LIBS = -lhttp_parser $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 # The web console (console/) is compiled into kappa by scripts/embed-console.
 CONSOLE_FILES = $(shell find console -type f 2>/dev/null)

@@ -5,7 +5,7 @@
 #   1. the HTTP ceiling: nginx answering a tiny static response (wrk, GET /)
 #   2. Redis 7 XADD with appendonly yes + appendfsync always (redis-benchmark), at the
 #      append concurrency and at 50 connections for reference
-#   3. kappa GET /health: its HTTP library (libmicrohttpd) with a trivial handler; then
+#   3. kappa GET /health: its connection engine (src/server/http_*.c) with a trivial handler; then
 #      kappa durable single-event appends (wrk + append.lua), fsync always, random streams
 #      among BENCH_STREAMS; once more with a unique request_id per request (dedup cost)
 #   4. kappa batched appends, BENCH_BATCH events per request
@@ -195,8 +195,8 @@ redis_run redis_xadd_c$CONNS "$port" "$CONNS"
 stop "$SERVER"
 
 # ---- 3 and 4. kappa appends (no views: the append path alone) ------------------------------
-# First GET /health on the same server: the floor of its HTTP library (libmicrohttpd) with
-# a trivial synchronous handler, to tell the library's cost from the append path's.
+# First GET /health on the same server: the floor of its connection engine with
+# a trivial synchronous handler, to tell the engine's cost from the append path's.
 port=$(free_port)
 start kappa-append curl -sf "http://127.0.0.1:$port/health" -- \
 	"$KAPPA" serve --data "$T/kappa-append" --listen "127.0.0.1:$port" --fsync always
@@ -259,7 +259,7 @@ cpu_a=$(f kappa_append server_cpu_us)
 cpu_q=$(f kappa_query server_cpu_us)
 health=$(f kappa_health rps)
 cpu_h=$(f kappa_health server_cpu_us)
-printf '  kappa GET /health (its HTTP library with a trivial handler): %.0f req/s = %.3f of nginx, %.1f us CPU/req\n' \
+printf '  kappa GET /health (its connection engine with a trivial handler): %.0f req/s = %.3f of nginx, %.1f us CPU/req\n' \
 	"$health" "$(calc "$health / $ceil")" "$cpu_h"
 printf '  server CPU per request: append %.1f us = %.1fx nginx, %.1fx Redis XADD; query %.1f us = %.1fx nginx\n' \
 	"$cpu_a" "$(calc "$cpu_a / $cpu_n")" "$(calc "$cpu_a / $cpu_r")" "$cpu_q" "$(calc "$cpu_q / $cpu_n")"

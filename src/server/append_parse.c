@@ -8,7 +8,7 @@
  * one buffer the size of the body (what is copied out of the body is never longer than the
  * parts of the body it comes from). Checks the shape and the types only;
  * names, sizes and limits are the library's to check (kappa_append answers those itself).
- * Pure: no libmicrohttpd, no I/O (fuzz/ calls it).
+ * Pure: no sockets, no I/O (fuzz/ calls it).
  */
 #include <stdio.h>
 #include <stdlib.h>

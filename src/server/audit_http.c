@@ -19,7 +19,7 @@ hex_json(const uint8_t *p, size_t n)
 	return json_string(sodium_bin2hex(hex, sizeof(hex), p, n < 64 ? n : 64));
 }
 
-enum MHD_Result
+int
 kp_http_audit_digest(kp_request *r)
 {
 	kappa_digest d;
@@ -29,15 +29,15 @@ kp_http_audit_digest(kp_request *r)
 		return kp_send_kappa_error(r, rc, &err);
 	uint8_t pk[32];
 	kappa_audit_public_key(r->srv->db, pk);
-	return kp_send_json(r, MHD_HTTP_OK, kappa_digest_to_json(&d, pk));
+	return kp_send_json(r, 200, kappa_digest_to_json(&d, pk));
 }
 
-enum MHD_Result
+int
 kp_http_audit_key(kp_request *r)
 {
 	uint8_t pk[32];
 	kappa_audit_public_key(r->srv->db, pk);
-	return kp_send_json(r, MHD_HTTP_OK,
+	return kp_send_json(r, 200,
 			    kp_dump(json_pack("{s:s, s:o}", "algorithm", "ed25519", "public_key",
 					      hex_json(pk, 32))));
 }
@@ -45,13 +45,13 @@ kp_http_audit_key(kp_request *r)
 /* A digest given as ?position=P&chain_hash=HEX: 0 and *dp set (NULL when none given), or -1
  * with the 400 answer queued in *ret. */
 static int
-digest_arg(kp_request *r, kappa_digest *d, kappa_digest **dp, enum MHD_Result *ret)
+digest_arg(kp_request *r, kappa_digest *d, kappa_digest **dp, int *ret)
 {
-	const char *ch = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "chain_hash");
+	const char *ch = kp_http_arg(r->conn, "chain_hash");
 	uint64_t pos;
 	*dp = NULL;
 	if (kp_arg_u64(r->conn, "position", UINT64_MAX, UINT64_MAX, &pos)) {
-		*ret = kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+		*ret = kp_send_error(r, 400, "invalid_argument",
 				     "position must be a non-negative integer");
 		return -1;
 	}
@@ -63,7 +63,7 @@ digest_arg(kp_request *r, kappa_digest *d, kappa_digest **dp, enum MHD_Result *r
 		if (pos == UINT64_MAX || !ch ||
 		    sodium_hex2bin(d->chain, 32, ch, strlen(ch), NULL, &len, &end) != 0 ||
 		    len != 32 || *end) {
-			*ret = kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+			*ret = kp_send_error(r, 400, "invalid_argument",
 					     "a digest is position=P&chain_hash=64 hex digits");
 			return -1;
 		}
@@ -89,11 +89,11 @@ kp_verify_result_json(int rc, const kappa_verify_result *res, const kappa_err *e
 	return o;
 }
 
-static enum MHD_Result
+static int
 verify_now(kp_request *r)
 {
 	kappa_digest d, *dp;
-	enum MHD_Result ret;
+	int ret;
 	if (digest_arg(r, &d, &dp, &ret))
 		return ret;
 	kappa_verify_result res;
@@ -101,11 +101,10 @@ verify_now(kp_request *r)
 	int rc = kappa_audit_verify(r->srv->db, dp, NULL, NULL, &res, &err);
 	if (rc != KAPPA_OK && rc != KAPPA_ECORRUPT)
 		return kp_send_kappa_error(r, rc, &err);
-	return kp_send_json(r, MHD_HTTP_OK,
-			    kp_dump(kp_verify_result_json(rc, &res, &err, dp != NULL)));
+	return kp_send_json(r, 200, kp_dump(kp_verify_result_json(rc, &res, &err, dp != NULL)));
 }
 
-enum MHD_Result
+int
 kp_http_audit_verify(kp_request *r, const char *url, const char *method)
 {
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -116,7 +115,7 @@ kp_http_audit_verify(kp_request *r, const char *url, const char *method)
 	if (strcmp(method, "POST"))
 		return kp_send_not_allowed(r, "GET, HEAD, POST");
 	kappa_digest d, *dp;
-	enum MHD_Result ret;
+	int ret;
 	if (digest_arg(r, &d, &dp, &ret))
 		return ret;
 	return kp_http_verify_start(r, dp);

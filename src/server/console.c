@@ -47,29 +47,27 @@ etag_matches(const char *inm, const char *etag)
 	return 0;
 }
 
-enum MHD_Result
+int
 kp_http_console(kp_request *r, const char *url, const char *method)
 {
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return kp_send_not_allowed(r, "GET, HEAD");
 	const kp_asset *a = find(url);
 	if (!a)
-		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such console file");
-	const char *inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "If-None-Match");
-	unsigned status = inm && etag_matches(inm, a->etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK;
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		status == MHD_HTTP_OK ? a->len : 0, (void *)a->data, MHD_RESPMEM_PERSISTENT);
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", a->type);
-	MHD_add_response_header(resp, "ETag", a->etag);
-	MHD_add_response_header(resp, "Cache-Control", "no-cache");
-	MHD_add_response_header(resp, "Content-Security-Policy", csp);
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
+		return kp_send_error(r, 404, "not_found", "no such console file");
+	const char *inm = kp_http_header(r->conn, "If-None-Match");
+	unsigned status = inm && etag_matches(inm, a->etag) ? 304 : 200;
+	const kp_http_hdr h[] = {
+		{"Content-Type", a->type},
+		{"ETag", a->etag},
+		{"Cache-Control", "no-cache"},
+		{"Content-Security-Policy", csp},
+		{"X-Content-Type-Options", "nosniff"},
+		{"Referrer-Policy", "no-referrer"},
+		{"X-Frame-Options", "DENY"},
+	};
+	int ret = kp_http_respond(r->conn, status, h, sizeof(h) / sizeof(h[0]), a->data,
+				  status == 200 ? a->len : 0);
 	r->sent_status = status;
 	return ret;
 }

@@ -22,13 +22,12 @@ time_json(int64_t ms)
 	return json_string(iso);
 }
 
-enum MHD_Result
+int
 kp_http_log_segments(kp_request *r)
 {
 	kappa_segment_info *segs = malloc(KP_MAX_SEGMENTS_LISTED * sizeof(*segs));
 	if (!segs)
-		return kp_send_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "out_of_memory",
-				     "out of memory");
+		return kp_send_error(r, 503, "out_of_memory", "out of memory");
 	size_t n = kappa_log_segments(r->srv->db, segs, KP_MAX_SEGMENTS_LISTED);
 	size_t shown = n < KP_MAX_SEGMENTS_LISTED ? n : KP_MAX_SEGMENTS_LISTED;
 	kappa_stats st;
@@ -54,5 +53,5 @@ kp_http_log_segments(kp_request *r)
 				       (json_int_t)st.disk_bytes, "first_position",
 				       (json_int_t)st.first_position, "head", (json_int_t)st.head)
 			   : NULL;
-	return kp_send_json(r, MHD_HTTP_OK, kp_dump(body));
+	return kp_send_json(r, 200, kp_dump(body));
 }

@@ -217,7 +217,7 @@ http_section(out *o, kp_server *s)
 	       (double)atomic_load(&s->m.sse_events));
 }
 
-enum MHD_Result
+int
 kp_http_metrics(kp_request *r)
 {
 	kp_server *s = r->srv;
@@ -253,17 +253,11 @@ kp_http_metrics(kp_request *r)
 	http_section(&o, s);
 	if (o.oom) {
 		kp_buf_release(&o.b);
-		return MHD_NO;
+		return KP_HTTP_CLOSE;
 	}
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(o.b.len, o.b.data, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		kp_buf_release(&o.b);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = MHD_HTTP_OK;
+	const kp_http_hdr h = {"Content-Type", "text/plain; version=0.0.4; charset=utf-8"};
+	int ret = kp_http_respond(r->conn, 200, &h, 1, o.b.data, o.b.len);
+	kp_buf_release(&o.b);
+	r->sent_status = 200;
 	return ret;
 }

@@ -3,8 +3,8 @@
  * the /views/... path, numeric query arguments, query parameters, Last-Event-ID and the
  * subscription's type filter.
  *
- * Pure functions over C strings: no libmicrohttpd, no I/O, nothing global. The handlers
- * call them with what libmicrohttpd hands over, and fuzz/ calls them with anything.
+ * Pure functions over C strings: no sockets, no I/O, nothing global. The handlers
+ * call them with what the connection engine hands over, and fuzz/ calls them with anything.
  */
 #include <errno.h>
 #include <stdio.h>

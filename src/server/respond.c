@@ -1,5 +1,6 @@
 /*
- * respond.c -- the server's answers: JSON bodies, errors, events as JSON, query arguments.
+ * respond.c -- the server's answers: JSON bodies, errors, events as JSON, query arguments
+ * (through the connection engine, http.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,28 +12,23 @@
 #include "base/json.h"
 #include "server/server_int.h"
 
-enum MHD_Result
+int
 kp_send_json(kp_request *r, unsigned status, char *body)
 {
 	if (!body) /* out of memory: close the connection rather than answer half */
-		return MHD_NO;
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(body);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	if (status == MHD_HTTP_UNAUTHORIZED)
-		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"kappa\"");
-	if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
-		MHD_add_response_header(resp, "Retry-After", "1");
-	if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->allow)
-		MHD_add_response_header(resp, "Allow", r->allow);
+		return KP_HTTP_CLOSE;
+	kp_http_hdr h[2] = {{"Content-Type", "application/json"}};
+	size_t nh = 1;
+	if (status == 401)
+		h[nh++] = (kp_http_hdr){"WWW-Authenticate", "Bearer realm=\"kappa\""};
+	if (status == 503 || status == 429)
+		h[nh++] = (kp_http_hdr){"Retry-After", "1"};
+	if (status == 405 && r->allow)
+		h[nh++] = (kp_http_hdr){"Allow", r->allow};
 	if (r->close)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-	MHD_destroy_response(resp);
+		kp_http_close_after(r->conn);
+	int ret = kp_http_respond(r->conn, status, h, nh, body, strlen(body));
+	free(body);
 	r->sent_status = status;
 	if (status >= 500)
 		kp_server_log(r->srv, "level=error event=answer route=%s status=%u",
@@ -65,7 +61,7 @@ kp_error_body(int rc, const char *msg, const kappa_append_result *res)
 	return kp_dump(json_pack("{s:o}", "error", e));
 }
 
-enum MHD_Result
+int
 kp_send_error(kp_request *r, unsigned status, const char *code, const char *msg)
 {
 	return kp_send_json(r, status,
@@ -73,23 +69,23 @@ kp_send_error(kp_request *r, unsigned status, const char *code, const char *msg)
 					      msg ? msg : "")));
 }
 
-enum MHD_Result
+int
 kp_send_kappa_error(kp_request *r, int rc, const kappa_err *err)
 {
 	return kp_send_json(r, (unsigned)kp_err_http_status(rc),
 			    kp_error_body(rc, err ? err->msg : "", NULL));
 }
 
-enum MHD_Result
+int
 kp_send_not_allowed(kp_request *r, const char *allow)
 {
 	char msg[64];
 	snprintf(msg, sizeof(msg), "use %s", allow);
 	r->allow = allow;
-	return kp_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg);
+	return kp_send_error(r, 405, "method_not_allowed", msg);
 }
 
-enum MHD_Result
+int
 kp_send_overloaded(kp_request *r, unsigned status, const char *code, const char *msg)
 {
 	atomic_fetch_add(&r->srv->m.overloaded, 1);
@@ -140,10 +136,9 @@ kp_event_write(kp_buf *out, const kappa_event *e)
 }
 
 int
-kp_arg_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t max, uint64_t *out)
+kp_arg_u64(kp_hconn *c, const char *name, uint64_t def, uint64_t max, uint64_t *out)
 {
-	return kp_parse_arg_u64(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name), def,
-				max, out);
+	return kp_parse_arg_u64(kp_http_arg(c, name), def, max, out);
 }
 
 int

@@ -111,22 +111,21 @@ scope_needed(kp_route r)
 
 /* 0 if the caller may use the route; otherwise the answer has been queued in *ret. */
 int
-kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret)
+kp_access_denied(kp_request *r, const char *url, int *ret)
 {
 	kp_server *s = r->srv;
 	unsigned need = scope_needed(r->route);
 	if (!s->auth || !need)
 		return 0;
-	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+	const char *h = kp_http_header(r->conn, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-		*ret = kp_send_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-				     "send Authorization: Bearer TOKEN");
+		*ret = kp_send_error(r, 401, "unauthorized", "send Authorization: Bearer TOKEN");
 		return 1;
 	}
 	const char *t = h + 7;
 	t += strspn(t, " ");
 	if (!(r->tok = kp_auth_find(s->auth, t, strlen(t)))) {
-		*ret = kp_send_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown token");
+		*ret = kp_send_error(r, 401, "unauthorized", "unknown token");
 		return 1;
 	}
 	if (r->route == KP_R_SUBJECT_EXPORT && r->tok->subject && !kp_token_has(r->tok, need)) {
@@ -141,19 +140,18 @@ kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret)
 			 need == KP_SCOPE_APPEND  ? "append"
 			 : need == KP_SCOPE_ADMIN ? "admin"
 						  : "read");
-		*ret = kp_send_error(r, MHD_HTTP_FORBIDDEN, "forbidden", msg);
+		*ret = kp_send_error(r, 403, "forbidden", msg);
 		return 1;
 	}
 	if ((r->route == KP_R_APPEND || r->route == KP_R_READ_STREAM) &&
 	    !kp_stream_allowed(r->tok, url + 9, strcspn(url + 9, "/"))) {
-		*ret = kp_send_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
-				     "this token may not use this stream");
+		*ret = kp_send_error(r, 403, "forbidden", "this token may not use this stream");
 		return 1;
 	}
 	return 0;
 }
 
-enum MHD_Result
+int
 kp_dispatch(kp_request *r, const char *url, const char *method)
 {
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
@@ -161,7 +159,7 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 	char info[KAPPA_MAX_STREAM + 2];
 	switch (r->route) {
 	case KP_R_HEALTH:
-		return get ? kp_send_json(r, MHD_HTTP_OK, strdup("{\"status\":\"ok\"}"))
+		return get ? kp_send_json(r, 200, strdup("{\"status\":\"ok\"}"))
 			   : kp_send_not_allowed(r, "GET, HEAD");
 	case KP_R_READY:
 		return get ? kp_http_ready(r) : kp_send_not_allowed(r, "GET, HEAD");
@@ -172,7 +170,7 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 		if (get && kp_stream_info_name(url + 9, info, sizeof(info)))
 			return kp_http_stream_info(r, info);
 		if ((why = kp_bad_stream_path(url + 9)))
-			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
+			return kp_send_error(r, 400, "invalid_argument", why);
 		return post ? kp_http_append(r, url + 9) : kp_http_read_stream(r, url + 9);
 	case KP_R_READ_LOG:
 		return get ? kp_http_read_log(r) : kp_send_not_allowed(r, "GET, HEAD");
@@ -194,7 +192,7 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 		char subject[KAPPA_MAX_SUBJECT + 1];
 		size_t n = strlen(url + 10) - 7;
 		if (n > KAPPA_MAX_SUBJECT)
-			return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+			return kp_send_error(r, 400, "invalid_argument",
 					     "a subject id is at most 200 bytes");
 		memcpy(subject, url + 10, n);
 		subject[n] = '\0';
@@ -211,6 +209,6 @@ kp_dispatch(kp_request *r, const char *url, const char *method)
 	default:
 		if (kp_console_path(url))
 			return kp_http_console(r, url, method);
-		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+		return kp_send_error(r, 404, "not_found", "no such route");
 	}
 }

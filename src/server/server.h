@@ -1,11 +1,12 @@
 /*
- * server.h -- `kappa serve`: libkappa over HTTP/JSON (libmicrohttpd + jansson).
+ * server.h -- `kappa serve`: libkappa over HTTP/JSON (kappa's own connection engine, http.h,
+ * and jansson).
  *
  * Appends never hold a thread while they wait for their group commit: the connection is
  * suspended, the append goes in with kappa_append_async, and the answer resumes it.
- * Subscribers (/subscribe) likewise wait suspended. A housekeeping thread wakes them when
- * the log's head moves and closes connections whose request takes longer than the request
- * timeout (slow or stalled clients cannot hold a connection slot for long).
+ * Subscribers (/subscribe) likewise wait suspended; a housekeeping thread wakes them when
+ * the log's head moves. The engine closes connections whose request takes longer than the
+ * request timeout (slow or stalled clients cannot hold a connection slot for long).
  */
 #ifndef KP_SERVER_H
 #define KP_SERVER_H

@@ -1,7 +1,7 @@
 /*
  * server_int.h -- what the server's files share: the server, one request, answers, routes.
  *
- * server.c owns the daemon, connections and the housekeeping thread; respond.c builds
+ * server.c owns the connection engine (http.h) and the housekeeping thread; respond.c builds
  * answers; route.c maps a request to its handler and checks access; streams.c, views_http.c,
  * sse.c and metrics.c answer their routes; auth.c reads tokens.
  */
@@ -9,7 +9,6 @@
 #define KP_SERVER_INT_H
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +16,7 @@
 #include "base/buf.h"
 #include "kappa.h"
 #include "server/auth.h"
+#include "server/http.h"
 #include "server/server.h"
 
 /* Routes, for access checks and metrics. */
@@ -62,13 +62,12 @@ typedef struct kp_server_metrics {
 
 typedef struct kp_sse_hub kp_sse_hub;
 typedef struct kp_workers kp_workers;
-typedef struct kp_conn kp_conn;
 typedef struct kp_verify_job kp_verify_job;
 
 struct kp_server {
 	kappa_db *db;
 	kp_server_options o;
-	struct MHD_Daemon *d;
+	kp_http *http; /* the connection engine */
 	kp_auth *auth; /* NULL: open (loopback only) */
 	kp_sse_hub *sse;
 	kp_server_metrics m;
@@ -82,39 +81,21 @@ struct kp_server {
 	atomic_int draining; /* stopping: no new suspended requests (kp_server_enter) */
 	int64_t started_ms;  /* wall clock */
 
-	/* Connections, for the slow-request reaper. */
-	pthread_mutex_t conns_lock;
-	kp_conn *conns;
-
 	pthread_t tick;
 	int tick_started;
 	pthread_mutex_t tick_lock;
 	pthread_cond_t tick_cond;
 };
 
-/* One connection (MHD's socket context). */
-struct kp_conn {
-	kp_server *srv;
-	struct MHD_Connection *conn;
-	int fd;
-	int64_t since_ms; /* connection start or end of its previous request (monotonic) */
-	int busy;	  /* headers and body received: the request is being answered */
-	int reaped;
-	int nul_escape; /* the request's URL or arguments held %00 (set while unescaping) */
-	kp_conn *prev, *next;
-};
-
-/* One request (MHD's request context). */
+/* One request (the engine's connection holds it from on_headers to on_done). */
 typedef struct kp_request {
 	kp_server *srv;
-	struct MHD_Connection *conn;
-	kp_conn *cn;
+	kp_hconn *conn;
 	kp_route route;
 	const kp_token *tok; /* the caller's token (NULL: open server) */
 	int64_t start_ns;
-	char *body;
-	size_t len, cap;
-	int too_big;
+	const char *body; /* the engine's (kp_http_body), once the request is in */
+	size_t len;
 	int answered; /* an async answer is ready in status/resp */
 	unsigned status;
 	char *resp;
@@ -126,16 +107,15 @@ typedef struct kp_request {
 /* ---- respond.c ----------------------------------------------------------------------- */
 
 /* Queue 'body' (malloc'ed, taken; NULL: out of memory) as JSON with 'status'. */
-enum MHD_Result kp_send_json(kp_request *r, unsigned status, char *body);
+int kp_send_json(kp_request *r, unsigned status, char *body);
 /* {"error":{"code","message"}} with 'status'. */
-enum MHD_Result kp_send_error(kp_request *r, unsigned status, const char *code, const char *msg);
+int kp_send_error(kp_request *r, unsigned status, const char *code, const char *msg);
 /* The same for a kappa code, with the status of the code. */
-enum MHD_Result kp_send_kappa_error(kp_request *r, int rc, const kappa_err *err);
+int kp_send_kappa_error(kp_request *r, int rc, const kappa_err *err);
 /* 405 with an Allow header listing 'allow' (static text, e.g. "GET, HEAD"). */
-enum MHD_Result kp_send_not_allowed(kp_request *r, const char *allow);
+int kp_send_not_allowed(kp_request *r, const char *allow);
 /* 503/429 with Retry-After. */
-enum MHD_Result kp_send_overloaded(kp_request *r, unsigned status, const char *code,
-				   const char *msg);
+int kp_send_overloaded(kp_request *r, unsigned status, const char *code, const char *msg);
 /* The error body for kappa code 'rc', with details from an append result (or NULL). */
 char *kp_error_body(int rc, const char *msg, const kappa_append_result *res);
 /* Serialize 'j' compactly and release it (NULL stays NULL). */
@@ -146,12 +126,11 @@ char *kp_dump(json_t *j);
 int kp_event_write(kp_buf *out, const kappa_event *e);
 /* An optional unsigned query argument: 0, or -1 if present and not a number. Values above
  * 'max' are clamped. */
-int kp_arg_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t max,
-	       uint64_t *out);
+int kp_arg_u64(kp_hconn *c, const char *name, uint64_t def, uint64_t max, uint64_t *out);
 /* Does 'stream' (len bytes) pass the token's stream prefixes? (No token: yes.) */
 int kp_stream_allowed(const kp_token *t, const char *stream, size_t len);
 
-/* ---- parse.c (pure: no libmicrohttpd, no I/O; fuzzed by fuzz/) ---------------------- */
+/* ---- parse.c (pure: no sockets, no I/O; fuzzed by fuzz/) ------------------------------- */
 
 #define KP_PATH_NAME 128 /* a view or query name in a path, NUL included */
 #define KP_PATH_SUB 16	 /* "queries", "sql", "rebuild" */
@@ -183,15 +162,15 @@ const char *kp_parse_types(const char *t, char **types, size_t max, size_t *n);
 /* Decide the route of a request (before its body) and answer it once the body is in. */
 kp_route kp_route_of(const char *url, const char *method);
 /* 0 if the caller may use r->route (and r->tok is set); otherwise the 401/403 answer has
- * been queued and *ret is what to return to MHD. */
-int kp_access_denied(kp_request *r, const char *url, enum MHD_Result *ret);
-enum MHD_Result kp_dispatch(kp_request *r, const char *url, const char *method);
+ * been queued and *ret is what the handler returns to the engine. */
+int kp_access_denied(kp_request *r, const char *url, int *ret);
+int kp_dispatch(kp_request *r, const char *url, const char *method);
 
 /* ---- streams.c ----------------------------------------------------------------------- */
 
-enum MHD_Result kp_http_append(kp_request *r, const char *stream);
-enum MHD_Result kp_http_read_stream(kp_request *r, const char *stream);
-enum MHD_Result kp_http_read_log(kp_request *r);
+int kp_http_append(kp_request *r, const char *stream);
+int kp_http_read_stream(kp_request *r, const char *stream);
+int kp_http_read_log(kp_request *r);
 
 /* ---- append_parse.c ------------------------------------------------------------------ */
 
@@ -217,8 +196,8 @@ void kp_append_in_release(kp_append_in *a);
 
 /* ---- views_http.c -------------------------------------------------------------------- */
 
-enum MHD_Result kp_http_views(kp_request *r, const char *method, const char *rest);
-enum MHD_Result kp_http_ready(kp_request *r);
+int kp_http_views(kp_request *r, const char *method, const char *rest);
+int kp_http_ready(kp_request *r);
 
 /* ---- sse.c --------------------------------------------------------------------------- */
 
@@ -228,14 +207,14 @@ void kp_sse_hub_wake(kp_sse_hub *h, int stopping);
 /* Subscribers still open. */
 int kp_sse_hub_count(kp_sse_hub *h);
 void kp_sse_hub_free(kp_sse_hub *h);
-enum MHD_Result kp_http_subscribe(kp_request *r);
+int kp_http_subscribe(kp_request *r);
 
 /* ---- audit_http.c -------------------------------------------------------------------- */
 
-enum MHD_Result kp_http_audit_digest(kp_request *r);
-enum MHD_Result kp_http_audit_key(kp_request *r);
+int kp_http_audit_digest(kp_request *r);
+int kp_http_audit_key(kp_request *r);
 /* /audit/verify (GET: now; POST: as a job) and /audit/verify/status. */
-enum MHD_Result kp_http_audit_verify(kp_request *r, const char *url, const char *method);
+int kp_http_audit_verify(kp_request *r, const char *url, const char *method);
 /* GET /audit/verify's answer for a verification that returned 'rc'. */
 json_t *kp_verify_result_json(int rc, const kappa_verify_result *res, const kappa_err *err,
 			      int with_digest);
@@ -248,31 +227,31 @@ void kp_verify_job_cancel(kp_verify_job *j);
 /* Stop and join the job's thread, and free it. */
 void kp_verify_job_free(kp_verify_job *j);
 /* Start a job (202 with its status), or 409 verify_running. 'd': a digest to check or NULL. */
-enum MHD_Result kp_http_verify_start(kp_request *r, const kappa_digest *d);
-enum MHD_Result kp_http_verify_status(kp_request *r);
+int kp_http_verify_start(kp_request *r, const kappa_digest *d);
+int kp_http_verify_status(kp_request *r);
 
 /* ---- log_segments.c ------------------------------------------------------------------- */
 
-enum MHD_Result kp_http_log_segments(kp_request *r);
+int kp_http_log_segments(kp_request *r);
 
 /* ---- subjects_http.c ------------------------------------------------------------------ */
 
-enum MHD_Result kp_http_forget(kp_request *r, const char *subject);
-enum MHD_Result kp_http_export(kp_request *r, const char *subject);
+int kp_http_forget(kp_request *r, const char *subject);
+int kp_http_export(kp_request *r, const char *subject);
 
 /* ---- stream_info.c ------------------------------------------------------------------ */
 
 /* If 'path' (after "/streams/") is "NAME/info", copy NAME into 'name' (cap bytes) and
  * return it; else NULL. */
 const char *kp_stream_info_name(const char *path, char *name, size_t cap);
-enum MHD_Result kp_http_stream_info(kp_request *r, const char *stream);
+int kp_http_stream_info(kp_request *r, const char *stream);
 
 /* ---- console.c ----------------------------------------------------------------------- */
 
 /* Is 'url' the console's ("/" or under "/console/")? Such requests need no token. */
 int kp_console_path(const char *url);
 /* Serve a console file (compiled in; see scripts/embed-console), or 404. */
-enum MHD_Result kp_http_console(kp_request *r, const char *url, const char *method);
+int kp_http_console(kp_request *r, const char *url, const char *method);
 
 /* ---- workers.c ----------------------------------------------------------------------- */
 
@@ -292,20 +271,19 @@ int kp_workers_start(kp_server *s, unsigned n, kp_workers **out);
 void kp_workers_stop(kp_workers *w);
 /* Suspend r's connection and queue 'j' (taken over); answers 503 busy when the queue is
  * full. */
-enum MHD_Result kp_workers_submit(kp_request *r, kp_job *j);
+int kp_workers_submit(kp_request *r, kp_job *j);
 void kp_job_free(kp_job *j);
 
 /* ---- metrics.c ----------------------------------------------------------------------- */
 
 void kp_metrics_count(kp_server *s, kp_route route, unsigned status, int64_t ns);
-enum MHD_Result kp_http_metrics(kp_request *r);
+int kp_http_metrics(kp_request *r);
 
 /* ---- server.c ------------------------------------------------------------------------ */
 
 /* Count a request that will suspend its connection in 'counter', unless the server is
  * draining: returns 0 then (and counts nothing). The stop sets 'draining' and then waits for
- * the counters to reach zero, so no connection is still suspended when the daemon stops
- * (libmicrohttpd aborts on that). */
+ * the counters to reach zero, so nothing resumes a connection after the engine stops. */
 int kp_server_enter(kp_server *s, atomic_int *counter);
 
 /* One structured line to the server's log. */

@@ -36,7 +36,7 @@ struct kp_sse_hub {
 
 struct kp_sse {
 	kp_sse_hub *hub;
-	struct MHD_Connection *conn;
+	kp_hconn *conn;
 	kappa_sub *sub;
 	const kp_token *tok;
 	uint64_t next_pos; /* the next position the subscription reads */
@@ -94,7 +94,7 @@ kp_sse_hub_wake(kp_sse_hub *h, int stopping)
 		if (x->suspended &&
 		    (h->stopping || head > x->next_pos || now - x->last_write_ms >= beat)) {
 			x->suspended = 0;
-			MHD_resume_connection(x->conn);
+			kp_http_resume(x->conn);
 		}
 	pthread_mutex_unlock(&h->lock);
 }
@@ -170,16 +170,15 @@ copy_out(kp_sse *x, char *buf, size_t max)
 }
 
 static ssize_t
-reader(void *cls, uint64_t pos, char *buf, size_t max)
+reader(void *cls, char *buf, size_t max)
 {
-	(void)pos;
 	kp_sse *x = cls;
 	kp_sse_hub *h = x->hub;
 	for (;;) {
 		if (x->out_off < x->out.len)
 			return copy_out(x, buf, max);
 		if (x->ended)
-			return MHD_CONTENT_READER_END_OF_STREAM;
+			return KP_HTTP_END;
 		pthread_mutex_lock(&h->lock);
 		int stopping = h->stopping;
 		pthread_mutex_unlock(&h->lock);
@@ -203,7 +202,7 @@ reader(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_lock(&h->lock);
 		if (!h->stopping && kappa_head(h->srv->db) <= x->next_pos) {
 			x->suspended = 1;
-			MHD_suspend_connection(x->conn);
+			kp_http_suspend(x->conn);
 			pthread_mutex_unlock(&h->lock);
 			return 0; /* nothing now; woken by kp_sse_hub_wake */
 		}
@@ -244,35 +243,35 @@ sse_free(void *cls)
 
 /* ?types=A,B and ?stream_prefix=P. Returns NULL or why not. */
 static const char *
-parse_filters(kp_sse *x, struct MHD_Connection *c)
+parse_filters(kp_sse *x, kp_hconn *c)
 {
-	const char *p = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "stream_prefix");
+	const char *p = kp_http_arg(c, "stream_prefix");
 	if (p && *p) {
 		if (strlen(p) > KAPPA_MAX_STREAM)
 			return "stream_prefix is at most 200 bytes";
 		if (!(x->prefix = strdup(p)))
 			return "out of memory";
 	}
-	const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "types");
+	const char *t = kp_http_arg(c, "types");
 	const char *why = kp_parse_types(t, x->types, SSE_MAX_TYPES, &x->ntypes);
 	if (why)
 		return why;
 	return NULL;
 }
 
-enum MHD_Result
+int
 kp_http_subscribe(kp_request *r)
 {
 	kp_server *s = r->srv;
 	kp_sse_hub *h = s->sse;
-	struct MHD_Connection *c = r->conn;
+	kp_hconn *c = r->conn;
 	uint64_t from;
 	if (kp_arg_u64(c, "from", 0, UINT64_MAX, &from))
-		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+		return kp_send_error(r, 400, "invalid_argument",
 				     "from must be a non-negative integer");
-	const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+	const char *last = kp_http_header(c, "Last-Event-ID");
 	if (kp_parse_last_event_id(last, &from) < 0)
-		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+		return kp_send_error(r, 400, "invalid_argument",
 				     "Last-Event-ID must be an event position");
 	pthread_mutex_lock(&h->lock);
 	int full = h->count >= (int)s->o.max_subscribers || h->stopping;
@@ -280,15 +279,13 @@ kp_http_subscribe(kp_request *r)
 		h->count++; /* reserved; released by sse_free or below */
 	pthread_mutex_unlock(&h->lock);
 	if (full)
-		return kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
-					  "too many subscribers: retry shortly");
+		return kp_send_overloaded(r, 503, "busy", "too many subscribers: retry shortly");
 	kp_sse *x = calloc(1, sizeof(*x));
 	const char *why = x ? parse_filters(x, c) : "out of memory";
 	kappa_err err;
 	int rc = KAPPA_OK;
 	if (!why && (rc = kappa_subscribe(s->db, from, &x->sub, &err)) != KAPPA_OK)
 		why = err.msg;
-	struct MHD_Response *resp = NULL;
 	if (!why) {
 		x->hub = h;
 		x->conn = c;
@@ -299,9 +296,7 @@ kp_http_subscribe(kp_request *r)
 		int n = snprintf(hello, sizeof(hello),
 				 "retry: 1000\n: kappa subscribe from %llu\n\n",
 				 (unsigned long long)from);
-		if (kp_buf_append(&x->out, hello, (size_t)n) < 0 ||
-		    !(resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, reader,
-							       x, sse_free)))
+		if (kp_buf_append(&x->out, hello, (size_t)n) < 0)
 			why = "out of memory";
 	}
 	if (why) {
@@ -310,7 +305,7 @@ kp_http_subscribe(kp_request *r)
 		pthread_mutex_unlock(&h->lock);
 		sse_release(x);
 		return rc ? kp_send_kappa_error(r, rc, &err)
-			  : kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
+			  : kp_send_error(r, 400, "invalid_argument", why);
 	}
 	pthread_mutex_lock(&h->lock); /* count was reserved above */
 	x->next = h->list;
@@ -318,11 +313,9 @@ kp_http_subscribe(kp_request *r)
 		h->list->prev = x;
 	h->list = x;
 	pthread_mutex_unlock(&h->lock);
-	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
-	MHD_add_response_header(resp, "Cache-Control", "no-cache");
-	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = MHD_HTTP_OK;
-	return ret;
+	const kp_http_hdr hd[] = {{"Content-Type", "text/event-stream"},
+				  {"Cache-Control", "no-cache"},
+				  {"X-Accel-Buffering", "no"}};
+	r->sent_status = 200;
+	return kp_http_respond_stream(c, 200, hd, 3, reader, x, sse_free);
 }

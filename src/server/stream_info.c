@@ -46,7 +46,7 @@ kp_stream_info_name(const char *path, char *name, size_t cap)
 	return name;
 }
 
-enum MHD_Result
+int
 kp_http_stream_info(kp_request *r, const char *stream)
 {
 	kappa_stream_info info;
@@ -56,8 +56,8 @@ kp_http_stream_info(kp_request *r, const char *stream)
 		return kp_send_kappa_error(r, rc, &err);
 	claims_ctx c = {.arr = json_array()};
 	if (!c.arr)
-		return MHD_NO;
-	const char *want = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "claim");
+		return KP_HTTP_CLOSE;
+	const char *want = kp_http_arg(r->conn, "claim");
 	if (want)
 		kappa_claim_id(r->srv->db, want, c.want);
 	if (info.exists && (rc = kappa_stream_claims(r->srv->db, stream, claim_cb, &c, &err))) {
@@ -74,5 +74,5 @@ kp_http_stream_info(kp_request *r, const char *stream)
 			  "claims_truncated", c.more);
 	if (o && want)
 		json_object_set_new(o, "holds_claim", json_boolean(c.holds));
-	return kp_send_json(r, MHD_HTTP_OK, kp_dump(o));
+	return kp_send_json(r, 200, kp_dump(o));
 }

@@ -32,7 +32,7 @@ typedef struct page {
 	size_t off;
 } page;
 
-#define PAGE_BLOCK (64 * 1024)
+#define PAGE_BLOCK (64 * 1024) /* JSON produced ahead of the client, at most */
 
 static int
 page_fill(page *p)
@@ -75,16 +75,15 @@ page_fill(page *p)
 }
 
 static ssize_t
-page_reader(void *cls, uint64_t pos, char *buf, size_t max)
+page_reader(void *cls, char *buf, size_t max)
 {
-	(void)pos;
 	page *p = cls;
 	while (p->off == p->out.len) {
 		if (p->done)
-			return MHD_CONTENT_READER_END_OF_STREAM;
+			return KP_HTTP_END;
 		p->out.len = p->off = 0;
 		if (page_fill(p) < 0)
-			return MHD_CONTENT_READER_END_WITH_ERROR;
+			return KP_HTTP_ABORT;
 	}
 	size_t n = p->out.len - p->off;
 	if (n > max)
@@ -103,47 +102,39 @@ page_free(void *cls)
 	free(p);
 }
 
-static enum MHD_Result
+static int
 send_events(kp_request *r, kappa_iter *it, int by_stream, int backward, uint64_t from)
 {
 	page *p = calloc(1, sizeof(*p));
-	struct MHD_Response *resp = NULL;
-	if (p) {
-		p->it = it;
-		p->db = r->srv->db;
-		p->tok = r->tok;
-		p->by_stream = by_stream;
-		p->backward = backward;
-		p->next = from;
-		if (kp_buf_append(&p->out, "{\"events\":[", 11) == 0)
-			resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PAGE_BLOCK,
-								 page_reader, p, page_free);
-	}
-	if (!resp) {
+	if (!p || kp_buf_append(&p->out, "{\"events\":[", 11) < 0) {
 		if (p)
 			kp_buf_release(&p->out);
 		free(p);
 		kappa_iter_free(it);
-		return MHD_NO;
+		return KP_HTTP_CLOSE;
 	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	r->sent_status = MHD_HTTP_OK;
-	return ret;
+	p->it = it;
+	p->db = r->srv->db;
+	p->tok = r->tok;
+	p->by_stream = by_stream;
+	p->backward = backward;
+	p->next = from;
+	const kp_http_hdr h = {"Content-Type", "application/json"};
+	r->sent_status = 200;
+	return kp_http_respond_stream(r->conn, 200, &h, 1, page_reader, p, page_free);
 }
 
-enum MHD_Result
+int
 kp_http_read_stream(kp_request *r, const char *stream)
 {
-	struct MHD_Connection *c = r->conn;
+	kp_hconn *c = r->conn;
 	uint64_t from, limit;
-	const char *dir = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "direction");
+	const char *dir = kp_http_arg(c, "direction");
 	int backward = dir && !strcmp(dir, "backward");
 	if (kp_arg_u64(c, "from_version", backward ? UINT64_MAX : 0, UINT64_MAX, &from) ||
 	    kp_arg_u64(c, "limit", 100, 10000, &limit) ||
 	    (dir && !backward && strcmp(dir, "forward")))
-		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+		return kp_send_error(r, 400, "invalid_argument",
 				     "from_version and limit must be non-negative integers, "
 				     "direction forward or backward");
 	kappa_iter *it;
@@ -153,13 +144,13 @@ kp_http_read_stream(kp_request *r, const char *stream)
 	return rc ? kp_send_kappa_error(r, rc, &err) : send_events(r, it, 1, backward, from);
 }
 
-enum MHD_Result
+int
 kp_http_read_log(kp_request *r)
 {
 	uint64_t from, limit;
 	if (kp_arg_u64(r->conn, "from", 0, UINT64_MAX, &from) ||
 	    kp_arg_u64(r->conn, "limit", 1000, 10000, &limit))
-		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+		return kp_send_error(r, 400, "invalid_argument",
 				     "from and limit must be non-negative integers");
 	kappa_iter *it;
 	kappa_err err;
@@ -175,7 +166,7 @@ appended(void *ctx, int rc, const kappa_append_result *res, const kappa_err *err
 	kp_request *r = ctx;
 	kp_server *s = r->srv;
 	if (rc == KAPPA_OK) {
-		r->status = res->deduplicated ? MHD_HTTP_OK : MHD_HTTP_CREATED;
+		r->status = res->deduplicated ? 200 : 201;
 		/* The hottest answer of the server: formatted directly, not through jansson. */
 		if (asprintf(&r->resp,
 			     "{\"first_position\":%llu,\"last_position\":%llu,\"version\":%llu,"
@@ -190,29 +181,28 @@ appended(void *ctx, int rc, const kappa_append_result *res, const kappa_err *err
 		r->resp = kp_error_body(rc, err ? err->msg : "", res);
 	}
 	r->answered = 1;
-	MHD_resume_connection(r->conn);
+	kp_http_resume(r->conn);
 	atomic_fetch_sub(&s->inflight, 1);
 }
 
-enum MHD_Result
+int
 kp_http_append(kp_request *r, const char *stream)
 {
 	kp_server *s = r->srv;
 	if (atomic_load(&s->inflight) >= (int)s->o.max_inflight_appends)
-		return kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+		return kp_send_overloaded(r, 503, "busy",
 					  "too many appends in flight: retry shortly");
 	kp_append_in a;
 	char msg[256];
 	const char *why = kp_append_parse(r->body ? r->body : "", r->len, &a, msg, sizeof(msg));
-	enum MHD_Result ret = MHD_YES;
+	int ret = KP_HTTP_OK;
 	if (why) {
-		ret = kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument", why);
+		ret = kp_send_error(r, 400, "invalid_argument", why);
 	} else if (!kp_server_enter(s, &s->inflight)) {
-		ret = kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "closed",
-					 "the server is stopping");
+		ret = kp_send_overloaded(r, 503, "closed", "the server is stopping");
 	} else {
 		kappa_err err;
-		MHD_suspend_connection(r->conn);
+		kp_http_suspend(r->conn);
 		int rc = kappa_append_async(s->db, stream, a.expected, a.request_id, a.ev, a.n,
 					    a.cl, a.m, appended, r, &err);
 		if (rc != KAPPA_OK) /* refused at once: answer through the same path */

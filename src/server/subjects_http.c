@@ -2,22 +2,22 @@
  * subjects_http.c -- POST /subjects/{s}/forget and GET /subjects/{s}/export (admin).
  *
  * An export can be large (every event of a subject, and the views' rows about it): a thread
- * runs kappa_export and writes the JSON document into a pipe that libmicrohttpd sends from
- * as the client reads, so memory stays bounded and a client that goes away stops the export
- * (its writes fail with EPIPE). The server waits for export threads before it stops.
+ * runs kappa_export and writes the JSON document into a bounded buffer that the connection
+ * streams from as the client reads (the thread waits while it is full, and resumes the
+ * connection when it adds to an empty one), so memory stays bounded and a client that goes
+ * away stops the export (its writes fail). The server waits for export threads before it
+ * stops.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "server/server_int.h"
 
-enum MHD_Result
+int
 kp_http_forget(kp_request *r, const char *subject)
 {
 	kappa_forget_result fr;
@@ -28,35 +28,111 @@ kp_http_forget(kp_request *r, const char *subject)
 	kp_server_log(r->srv, "event=subject_forgotten position=%llu already=%d",
 		      (unsigned long long)fr.position, fr.already);
 	return kp_send_json(
-		r, MHD_HTTP_OK,
+		r, 200,
 		kp_dump(json_pack("{s:s, s:b, s:I, s:b}", "subject", subject, "forgotten", 1,
 				  "position", (json_int_t)fr.position, "already", fr.already)));
 }
 
+#define EXPORT_BUF (64 * 1024) /* written by the thread, not yet sent, at most */
+
 typedef struct export_job {
 	kp_server *srv;
-	int fd; /* the pipe's write end */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* the buffer has room, or the client went away */
+	kp_buf buf;	     /* written, not yet taken by the connection */
+	size_t off;
+	kp_hconn *conn; /* NULL once the connection let go of the job */
+	int waiting;	/* the connection is suspended for more */
+	int finished;	/* the thread wrote its last byte */
+	int refs;	/* the thread and the connection: the last one frees */
 	char *subject;
 	int failed;
 	int nevents;
 	char view[64]; /* the view whose rows are being written ('\0': none yet) */
 } export_job;
 
+static void
+job_unref(export_job *x)
+{
+	int last = --x->refs == 0;
+	pthread_mutex_unlock(&x->lock);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->cond);
+	kp_buf_release(&x->buf);
+	free(x->subject);
+	free(x);
+}
+
+/* Wake the connection if it waits for what was just written (x->lock held). */
+static void
+job_wake(export_job *x)
+{
+	if (x->waiting && x->conn) {
+		x->waiting = 0;
+		kp_http_resume(x->conn);
+	}
+}
+
 static int
 put(export_job *x, const char *p, size_t n)
 {
+	pthread_mutex_lock(&x->lock);
 	while (n && !x->failed) {
-		ssize_t w = write(x->fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
+		while (x->conn && x->buf.len - x->off >= EXPORT_BUF)
+			pthread_cond_wait(&x->cond, &x->lock);
+		if (!x->conn) {
 			x->failed = 1; /* the client went away */
 			break;
 		}
-		p += w;
-		n -= (size_t)w;
+		if (x->off == x->buf.len)
+			x->off = x->buf.len = 0;
+		size_t k = EXPORT_BUF - (x->buf.len - x->off);
+		k = k < n ? k : n;
+		if (kp_buf_append(&x->buf, p, k)) {
+			x->failed = 1;
+			break;
+		}
+		p += k;
+		n -= k;
+		job_wake(x);
 	}
+	pthread_mutex_unlock(&x->lock);
 	return x->failed;
+}
+
+/* The connection's producer: what the thread wrote, then the end. */
+static ssize_t
+take(void *ctx, char *buf, size_t max)
+{
+	export_job *x = ctx;
+	ssize_t n = 0;
+	pthread_mutex_lock(&x->lock);
+	if (x->off < x->buf.len) {
+		n = (ssize_t)(x->buf.len - x->off < max ? x->buf.len - x->off : max);
+		memcpy(buf, x->buf.data + x->off, (size_t)n);
+		x->off += (size_t)n;
+		pthread_cond_signal(&x->cond);
+	} else if (x->finished) {
+		n = KP_HTTP_END;
+	} else {
+		x->waiting = 1;
+		kp_http_suspend(x->conn);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return n;
+}
+
+static void
+let_go(void *ctx)
+{
+	export_job *x = ctx;
+	pthread_mutex_lock(&x->lock);
+	x->conn = NULL;
+	x->waiting = 0;
+	pthread_cond_signal(&x->cond);
+	job_unref(x);
 }
 
 static int
@@ -129,58 +205,49 @@ export_thread(void *arg)
 			      rc == KAPPA_ENOMEM ? "out of memory" : err.msg);
 		put(x, "\n!export failed\n", 16);
 	}
-	close(x->fd);
-	atomic_fetch_sub(&x->srv->exports, 1);
-	free(x->subject);
-	free(x);
+	kp_server *s = x->srv;
+	pthread_mutex_lock(&x->lock);
+	x->finished = 1;
+	job_wake(x);
+	job_unref(x);
+	atomic_fetch_sub(&s->exports, 1);
 	return NULL;
 }
 
-enum MHD_Result
+int
 kp_http_export(kp_request *r, const char *subject)
 {
 	kp_server *s = r->srv;
 	int st = kappa_subject_state(s->db, subject);
 	if (st == 0)
-		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such subject");
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return kp_send_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
-				     "cannot start an export");
+		return kp_send_error(r, 404, "not_found", "no such subject");
 	export_job *x = calloc(1, sizeof(*x));
 	if (!x || !(x->subject = strdup(subject)) || !kp_server_enter(s, &s->exports)) {
 		if (x)
 			free(x->subject);
 		free(x);
-		close(p[0]);
-		close(p[1]);
-		return kp_send_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
-				     "the server is stopping");
+		return kp_send_error(r, 503, "busy", "the server is stopping");
 	}
 	x->srv = s;
-	x->fd = p[1];
-	struct MHD_Response *resp = MHD_create_response_from_pipe(p[0]);
+	x->conn = r->conn;
+	x->refs = 2;
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->cond, NULL);
 	pthread_t t;
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	if (!resp || pthread_create(&t, &at, export_thread, x) != 0) {
-		pthread_attr_destroy(&at);
-		if (resp)
-			MHD_destroy_response(resp); /* closes p[0] */
-		else
-			close(p[0]);
-		close(p[1]);
+	int started = pthread_create(&t, &at, export_thread, x) == 0;
+	pthread_attr_destroy(&at);
+	if (!started) {
 		atomic_fetch_sub(&s->exports, 1);
+		pthread_mutex_destroy(&x->lock);
+		pthread_cond_destroy(&x->cond);
 		free(x->subject);
 		free(x);
-		return kp_send_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
-				     "cannot start an export");
+		return kp_send_error(r, 503, "busy", "cannot start an export");
 	}
-	pthread_attr_destroy(&at);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	r->sent_status = MHD_HTTP_OK;
-	enum MHD_Result ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	const kp_http_hdr h = {"Content-Type", "application/json"};
+	r->sent_status = 200;
+	return kp_http_respond_stream(r->conn, 200, &h, 1, take, x, let_go);
 }

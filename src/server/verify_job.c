@@ -149,7 +149,7 @@ status_json(kp_verify_job *j)
 	return o;
 }
 
-enum MHD_Result
+int
 kp_http_verify_start(kp_request *r, const kappa_digest *d)
 {
 	kp_server *s = r->srv;
@@ -158,13 +158,12 @@ kp_http_verify_start(kp_request *r, const kappa_digest *d)
 	if (j->state == JOB_RUNNING) {
 		pthread_mutex_unlock(&j->lock);
 		return kp_send_error(
-			r, MHD_HTTP_CONFLICT, "verify_running",
+			r, 409, "verify_running",
 			"a verification is running: GET /audit/verify/status follows it");
 	}
 	if (atomic_load(&s->draining) || atomic_load(&j->cancel)) {
 		pthread_mutex_unlock(&j->lock);
-		return kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "stopping",
-					  "the server is stopping");
+		return kp_send_overloaded(r, 503, "stopping", "the server is stopping");
 	}
 	if (j->joinable) { /* the previous job's thread has finished: reap it */
 		pthread_join(j->thread, NULL);
@@ -186,23 +185,22 @@ kp_http_verify_start(kp_request *r, const kappa_digest *d)
 	if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
 		j->state = JOB_IDLE;
 		pthread_mutex_unlock(&j->lock);
-		return kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
-					  "cannot start a verification thread");
+		return kp_send_overloaded(r, 503, "busy", "cannot start a verification thread");
 	}
 	j->joinable = 1;
 	json_t *o = status_json(j);
 	uint64_t id = j->id;
 	pthread_mutex_unlock(&j->lock);
 	kp_server_log(s, "event=audit_verify_started id=%llu", (unsigned long long)id);
-	return kp_send_json(r, MHD_HTTP_ACCEPTED, kp_dump(o));
+	return kp_send_json(r, 202, kp_dump(o));
 }
 
-enum MHD_Result
+int
 kp_http_verify_status(kp_request *r)
 {
 	kp_verify_job *j = r->srv->verify;
 	pthread_mutex_lock(&j->lock);
 	json_t *o = status_json(j);
 	pthread_mutex_unlock(&j->lock);
-	return kp_send_json(r, MHD_HTTP_OK, kp_dump(o));
+	return kp_send_json(r, 200, kp_dump(o));
 }

@@ -48,27 +48,26 @@ not_live_cb(void *ctx, const kappa_view_status *st)
 		json_array_append_new(ctx, status_json(st));
 }
 
-enum MHD_Result
+int
 kp_http_ready(kp_request *r)
 {
 	kappa_err err;
 	json_t *arr = json_array();
 	kappa_views_list(r->srv->db, not_live_cb, arr, &err);
 	int ready = json_array_size(arr) == 0;
-	return kp_send_json(r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+	return kp_send_json(r, ready ? 200 : 503,
 			    kp_dump(json_pack("{s:b, s:o}", "ready", ready, "not_live", arr)));
 }
 
 /* Query-string arguments become the query's parameters (numbers when they look like
  * integers), except the ones the server itself reads. */
-static enum MHD_Result
-add_param(void *ctx, enum MHD_ValueKind kind, const char *key, const char *value)
+static int
+add_param(void *ctx, const char *key, const char *value)
 {
-	(void)kind;
 	if (!strcmp(key, "min_position") || !strcmp(key, "timeout_ms"))
-		return MHD_YES;
+		return 0;
 	json_object_set_new(ctx, key, kp_param_json(value));
-	return MHD_YES;
+	return 0;
 }
 
 /*
@@ -93,8 +92,7 @@ slow_slot(const char *view, const char *q)
 
 /* Try 'q' inline; 1 if answered (*ret set), 0 if it must go to the workers. */
 static int
-query_inline(kp_request *r, const char *view, const char *q, const char *params,
-	     enum MHD_Result *ret)
+query_inline(kp_request *r, const char *view, const char *q, const char *params, int *ret)
 {
 	unsigned slot = slow_slot(view, q);
 	int64_t now = kp_mono_ms();
@@ -107,11 +105,11 @@ query_inline(kp_request *r, const char *view, const char *q, const char *params,
 		atomic_store(&slow_until[slot], now + SLOW_FOR_MS);
 		return 0;
 	}
-	*ret = rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, MHD_HTTP_OK, res);
+	*ret = rc ? kp_send_kappa_error(r, rc, &err) : kp_send_json(r, 200, res);
 	return 1;
 }
 
-static enum MHD_Result
+static int
 run_query(kp_request *r, const char *view, const char *q)
 {
 	kp_server *s = r->srv;
@@ -119,23 +117,22 @@ run_query(kp_request *r, const char *view, const char *q)
 	if (kp_arg_u64(r->conn, "min_position", KAPPA_NO_POSITION, UINT64_MAX, &minpos) ||
 	    kp_arg_u64(r->conn, "timeout_ms", s->o.query_timeout_ms, s->o.query_timeout_ms,
 		       &timeout))
-		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+		return kp_send_error(r, 400, "invalid_argument",
 				     "min_position and timeout_ms must be non-negative integers");
 	json_t *params = json_object();
-	if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_param, params) > 256) {
+	if (kp_http_args(r->conn, add_param, params) > 256) {
 		json_decref(params);
-		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
-				     "too many query parameters");
+		return kp_send_error(r, 400, "invalid_argument", "too many query parameters");
 	}
 	kp_job *j = calloc(1, sizeof(*j));
 	if (!j || !(j->params = kp_dump(params)) || !(j->view = strdup(view)) ||
 	    !(j->query = strdup(q))) {
 		kp_job_free(j);
-		return MHD_NO;
+		return KP_HTTP_CLOSE;
 	}
 	j->min_position = minpos;
 	j->timeout_ms = (int64_t)timeout;
-	enum MHD_Result ret;
+	int ret;
 	if (minpos == KAPPA_NO_POSITION && query_inline(r, view, q, j->params, &ret)) {
 		kp_job_free(j);
 		return ret;
@@ -143,7 +140,7 @@ run_query(kp_request *r, const char *view, const char *q)
 	return kp_workers_submit(r, j);
 }
 
-static enum MHD_Result
+static int
 run_sql(kp_request *r, const char *view)
 {
 	json_t *b = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
@@ -154,7 +151,7 @@ run_sql(kp_request *r, const char *view)
 	    (minpos && !json_is_null(minpos) &&
 	     (!json_is_integer(minpos) || json_integer_value(minpos) < 0))) {
 		json_decref(b);
-		return kp_send_error(r, MHD_HTTP_BAD_REQUEST, "invalid_argument",
+		return kp_send_error(r, 400, "invalid_argument",
 				     "the body must be {\"sql\": TEXT, \"params\": {...}, "
 				     "\"min_position\": P}");
 	}
@@ -169,12 +166,12 @@ run_sql(kp_request *r, const char *view)
 	json_decref(b);
 	if (!ok) {
 		kp_job_free(j);
-		return MHD_NO;
+		return KP_HTTP_CLOSE;
 	}
 	return kp_workers_submit(r, j);
 }
 
-enum MHD_Result
+int
 kp_http_views(kp_request *r, const char *method, const char *rest)
 {
 	kappa_db *db = r->srv->db;
@@ -183,16 +180,16 @@ kp_http_views(kp_request *r, const char *method, const char *rest)
 	/* rest: "", "NAME", "NAME/queries/Q", "NAME/sql", "NAME/rebuild" */
 	int split = kp_split_view_path(rest, name, sub, q);
 	if (split == -1)
-		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such view");
+		return kp_send_error(r, 404, "not_found", "no such view");
 	if (split)
-		return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+		return kp_send_error(r, 404, "not_found", "no such route");
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
 	if (!name[0]) {
 		if (!get)
 			return kp_send_not_allowed(r, "GET, HEAD");
 		json_t *arr = json_array();
 		kappa_views_list(db, list_cb, arr, &err);
-		return kp_send_json(r, MHD_HTTP_OK, kp_dump(json_pack("{s:o}", "views", arr)));
+		return kp_send_json(r, 200, kp_dump(json_pack("{s:o}", "views", arr)));
 	}
 	kappa_view_status st;
 	if (!sub[0]) {
@@ -210,9 +207,9 @@ kp_http_views(kp_request *r, const char *method, const char *rest)
 			if (!o)
 				json_decref(qs); /* set_new releases qs itself when it fails */
 			json_decref(o);
-			return MHD_NO;
+			return KP_HTTP_CLOSE;
 		}
-		return kp_send_json(r, MHD_HTTP_OK, kp_dump(o));
+		return kp_send_json(r, 200, kp_dump(o));
 	}
 	if (!strcmp(sub, "queries") && q[0]) {
 		if (!get)
@@ -229,8 +226,8 @@ kp_http_views(kp_request *r, const char *method, const char *rest)
 			return kp_send_not_allowed(r, "POST");
 		int rc = kappa_view_rebuild(db, name, &err);
 		if (rc == KAPPA_OK && (rc = kappa_view_status_get(db, name, &st, &err)) == KAPPA_OK)
-			return kp_send_json(r, MHD_HTTP_ACCEPTED, kp_dump(status_json(&st)));
+			return kp_send_json(r, 202, kp_dump(status_json(&st)));
 		return kp_send_kappa_error(r, rc, &err);
 	}
-	return kp_send_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no such route");
+	return kp_send_error(r, 404, "not_found", "no such route");
 }

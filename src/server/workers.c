@@ -56,11 +56,11 @@ run_job(kp_server *s, kp_job *j)
 		r->resp = kp_error_body(rc, err.msg, NULL);
 		kappa_free(res);
 	} else {
-		r->status = MHD_HTTP_OK;
+		r->status = 200;
 		r->resp = res;
 	}
 	r->answered = 1;
-	MHD_resume_connection(r->conn);
+	kp_http_resume(r->conn);
 	atomic_fetch_sub(&s->queries, 1);
 }
 
@@ -126,15 +126,14 @@ kp_workers_stop(kp_workers *w)
 	free(w);
 }
 
-enum MHD_Result
+int
 kp_workers_submit(kp_request *r, kp_job *j)
 {
 	kp_server *s = r->srv;
 	kp_workers *w = s->workers;
 	if (!kp_server_enter(s, &s->queries)) {
 		kp_job_free(j);
-		return kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "closed",
-					  "the server is stopping");
+		return kp_send_overloaded(r, 503, "closed", "the server is stopping");
 	}
 	pthread_mutex_lock(&w->lock);
 	int full = w->queued >= s->o.max_queued_queries || w->stopping;
@@ -142,7 +141,7 @@ kp_workers_submit(kp_request *r, kp_job *j)
 		atomic_fetch_sub(&s->queries, 1);
 	} else {
 		j->r = r;
-		MHD_suspend_connection(r->conn);
+		kp_http_suspend(r->conn);
 		if (w->tail)
 			w->tail->next = j;
 		else
@@ -154,8 +153,8 @@ kp_workers_submit(kp_request *r, kp_job *j)
 	pthread_mutex_unlock(&w->lock);
 	if (full) {
 		kp_job_free(j);
-		return kp_send_overloaded(r, MHD_HTTP_SERVICE_UNAVAILABLE, "busy",
+		return kp_send_overloaded(r, 503, "busy",
 					  "too many queries waiting: retry shortly");
 	}
-	return MHD_YES;
+	return KP_HTTP_OK;
 }
