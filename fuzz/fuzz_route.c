@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "log/batch.h"
+#include "base/json.h"
 #include "server/server_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,7 +68,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (kp_parse_arg_u64(arg, 0, UINT64_MAX, &v) == 0 && *arg &&
 	    strspn(arg, "0123456789") != strlen(arg))
 		abort();
-	json_decref(kp_param_json(arg));
+	const char *keys[2] = {arg, "k"}, *vals[2] = {arg, NULL};
+	kp_buf params = {0};
+	if (kp_params_json(&params, keys, vals, 2) == 0 &&
+	    kp_json_check((const char *)params.data, params.len - 1, NULL, NULL, 0, NULL) < 0)
+		abort(); /* the parameters are always one JSON object */
+	kp_buf_release(&params);
 out:
 	free(method);
 	free(url);

@@ -2,8 +2,8 @@
  * http.h -- kappa's HTTP/1.1 connection engine: event threads, connections, requests and
  * answers. The server (server.c and the route files) sees only this interface.
  *
- * Each of 'threads' event threads has its own epoll set and its own listening socket
- * (SO_REUSEPORT); a connection stays on the thread that accepted it, registered once,
+ * Each of 'threads' event threads has its own epoll set; they share one listening socket,
+ * and a connection stays on the thread that accepted it, registered once,
  * edge-triggered. A request is handed over in two steps: on_headers when its headers are
  * in (the server may answer at once, before any body is read), on_request when its body is
  * in. Requests of a connection are answered in order: the next pipelined request is not

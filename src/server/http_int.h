@@ -62,13 +62,14 @@ struct kp_hconn {
 
 struct kp_hloop {
 	kp_http *h;
-	int ep, lfd, evfd;
+	int ep, evfd;
 	pthread_t th;
 	int started;
 	kp_hconn *conns;
 	_Atomic(kp_hconn *) resumed; /* pushed by kp_http_resume, taken all at once */
 	atomic_int sleeping;	     /* in (or about to be in) epoll_wait: write evfd */
-	int listening;		     /* lfd is in the epoll set */
+	int listening;		     /* the listening socket is in the epoll set */
+	int quiesced;		     /* ... and never will be again */
 	int drained;		     /* idle connections were closed for kp_http_drain */
 	int failed;		     /* an accept failed since the last tick (logged once) */
 	char scratch[KP_HTTP_IN_CAP];
@@ -78,6 +79,7 @@ struct kp_hloop {
 
 struct kp_http {
 	kp_http_config cfg;
+	int lfd; /* the listening socket, shared by the threads */
 	kp_hloop *loops;
 	unsigned nloops;
 	atomic_int busy;

@@ -1,7 +1,9 @@
 /*
  * http_loop.c -- the engine's event threads (like Redis's ae, one epoll set per thread):
- * listening sockets (one per thread, SO_REUSEPORT), accepting, readiness events, resumes
- * from other threads, the once-a-second timeouts, and start, quiesce, drain and stop.
+ * one listening socket that every thread waits on (EPOLLEXCLUSIVE: one thread is woken
+ * per new connection), accepting, readiness events, resumes from other threads, the
+ * once-a-second timeouts, and start, quiesce, drain and stop. The socket is not bound with
+ * SO_REUSEPORT, so a second server cannot start on the same address and share its clients.
  *
  * A connection is added to its thread's epoll set once (EPOLLIN | EPOLLOUT | EPOLLRDHUP,
  * edge-triggered) and never modified: suspending and resuming it costs no system call. A
@@ -64,10 +66,10 @@ run_resumed(kp_hloop *l)
 static void
 listen_on(kp_hloop *l, int on)
 {
-	if (l->lfd < 0 || l->listening == on)
+	if (l->listening == on || (on && l->quiesced))
 		return;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->lfd};
-	epoll_ctl(l->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->lfd, &ev);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &l->h->lfd};
+	epoll_ctl(l->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->h->lfd, &ev);
 	l->listening = on;
 }
 
@@ -76,7 +78,7 @@ accept_some(kp_hloop *l)
 {
 	kp_http *h = l->h;
 	for (int i = 0; i < ACCEPTS; i++) {
-		int fd = accept4(l->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			int e = errno;
 			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
@@ -140,7 +142,7 @@ loop_main(void *arg)
 		atomic_store(&l->sleeping, 0);
 		for (int i = 0; i < n; i++) {
 			void *p = ev[i].data.ptr;
-			if (p == &l->lfd) {
+			if (p == &h->lfd) {
 				accept_some(l);
 			} else if (p == &l->evfd) {
 				uint64_t v;
@@ -156,10 +158,9 @@ loop_main(void *arg)
 			}
 		}
 		run_resumed(l);
-		if (atomic_load(&h->quiesce) && l->lfd >= 0) {
+		if (atomic_load(&h->quiesce) && !l->quiesced) {
 			listen_on(l, 0);
-			close(l->lfd);
-			l->lfd = -1;
+			l->quiesced = 1;
 		}
 		if (atomic_load(&h->draining) && !l->drained) {
 			l->drained = 1;
@@ -186,7 +187,7 @@ static int
 loop_init(kp_hloop *l, kp_http *h)
 {
 	l->h = h;
-	l->lfd = l->evfd = -1;
+	l->evfd = -1;
 	if ((l->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		return -1;
 	if ((l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
@@ -194,22 +195,13 @@ loop_init(kp_hloop *l, kp_http *h)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &l->evfd};
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, l->evfd, &ev) < 0)
 		return -1;
-	int one = 1;
-	l->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l->lfd < 0 || setsockopt(l->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(l->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-	    bind(l->lfd, (const struct sockaddr *)&h->cfg.addr, sizeof(h->cfg.addr)) < 0 ||
-	    listen(l->lfd, SOMAXCONN) < 0)
-		return -1;
 	listen_on(l, 1);
-	return 0;
+	return l->listening ? 0 : -1;
 }
 
 static void
 loop_release(kp_hloop *l)
 {
-	if (l->lfd >= 0)
-		close(l->lfd);
 	if (l->evfd >= 0)
 		close(l->evfd);
 	if (l->ep >= 0)
@@ -235,6 +227,8 @@ kp_http_stop(kp_http *h)
 			pthread_join(h->loops[i].th, NULL);
 	for (unsigned i = 0; i < h->nloops; i++)
 		loop_release(&h->loops[i]);
+	if (h->lfd >= 0)
+		close(h->lfd);
 	free(h->loops);
 	free(h);
 }
@@ -253,7 +247,17 @@ kp_http_start(const kp_http_config *cfg, kp_http **out)
 		return -1;
 	}
 	for (unsigned i = 0; i < h->nloops; i++)
-		h->loops[i].ep = h->loops[i].lfd = h->loops[i].evfd = -1;
+		h->loops[i].ep = h->loops[i].evfd = -1;
+	int one = 1;
+	h->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (h->lfd < 0 || setsockopt(h->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(h->lfd, (const struct sockaddr *)&cfg->addr, sizeof(cfg->addr)) < 0 ||
+	    listen(h->lfd, SOMAXCONN) < 0) {
+		int e = errno;
+		kp_http_stop(h);
+		errno = e;
+		return -1;
+	}
 	for (unsigned i = 0; i < h->nloops; i++) {
 		kp_hloop *l = &h->loops[i];
 		if (loop_init(l, h) < 0 || pthread_create(&l->th, NULL, loop_main, l) != 0) {
@@ -272,6 +276,7 @@ void
 kp_http_quiesce(kp_http *h)
 {
 	atomic_store(&h->quiesce, 1);
+	shutdown(h->lfd, SHUT_RDWR); /* refuse new connections now; the threads let go of it */
 	wake_all(h);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "server/server_int.h"
 
 static int
@@ -96,18 +97,34 @@ kp_parse_arg_u64(const char *v, uint64_t def, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-json_t *
-kp_param_json(const char *value)
+/* Does 'v' read back the same as a 64-bit integer ("42", "-7"; not "007", "+1", "-0")? */
+static int
+integer_text(const char *v)
 {
-	const char *v = value ? value : "";
-	/* A number only when it reads back the same ("42", "-7"), so ids like "007" stay
-	 * text. */
 	size_t n = strlen(v), neg = v[0] == '-', d = strspn(v + neg, "0123456789");
 	char back[32];
-	if (n && d && d + neg == n && n < 19 &&
-	    snprintf(back, sizeof(back), "%lld", strtoll(v, NULL, 10)) > 0 && !strcmp(back, v))
-		return json_integer(strtoll(v, NULL, 10));
-	return json_string(v);
+	return n && d && d + neg == n && n < 19 &&
+	       snprintf(back, sizeof(back), "%lld", strtoll(v, NULL, 10)) > 0 && !strcmp(back, v);
+}
+
+int
+kp_params_json(kp_buf *out, const char *const *keys, const char *const *vals, size_t n)
+{
+	char sep = '{';
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys[i], *v = vals[i] ? vals[i] : "";
+		size_t kn = strlen(k), vn = strlen(v), later = 0;
+		for (size_t j = i + 1; j < n && !later; j++)
+			later = !strcmp(keys[j], k);
+		if (later || kp_utf8_prefix(k, kn) != kn || kp_utf8_prefix(v, vn) != vn)
+			continue; /* the last value of a name counts; text that is not UTF-8 none */
+		if (kp_buf_append(out, &sep, 1) < 0 || kp_json_escape(out, k, kn) < 0 ||
+		    kp_buf_append(out, ":", 1) < 0 ||
+		    (integer_text(v) ? kp_buf_append(out, v, vn) : kp_json_escape(out, v, vn)) < 0)
+			return -1;
+		sep = ',';
+	}
+	return kp_buf_append(out, sep == '{' ? "{}" : "}", sep == '{' ? 3 : 2); /* with a NUL */
 }
 
 int

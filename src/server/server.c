@@ -258,8 +258,9 @@ kp_server_start(kappa_db *db, const kp_server_options *o, kp_server **out, kappa
 		.refused = &s->m.overloaded,
 	};
 	if (kp_http_start(&hc, &s->http) < 0) {
+		int e = errno;
 		free_server(s);
-		return KP_ERR(err, KAPPA_EIO, "cannot listen on %s", o->listen);
+		return KP_ERR(err, KAPPA_EIO, "cannot listen on %s: %s", o->listen, strerror(e));
 	}
 	if (pthread_create(&s->tick, NULL, tick_main, s) != 0) {
 		kp_http_stop(s->http);

@@ -147,9 +147,12 @@ int kp_split_view_path(const char *rest, char name[KP_PATH_NAME], char sub[KP_PA
 /* An unsigned query argument 'v' (NULL: absent, *out = def): 0, or -1 when it is not 1-20
  * digits within uint64_t. Values above 'max' are clamped. */
 int kp_parse_arg_u64(const char *v, uint64_t def, uint64_t max, uint64_t *out);
-/* A named query's parameter from a query-string value: an integer when it reads back the
- * same ("42", "-7"; not "007"), else a string. NULL: out of memory. */
-json_t *kp_param_json(const char *value);
+/* A named query's parameters from query-string arguments (keys[i], vals[i]; a value is
+ * NULL without '='): a JSON object appended to 'out' and NUL-terminated, a value an integer
+ * when it reads back the same ("42", "-7"; not "007"), else a string. When a name repeats,
+ * its last value counts; a name or value that is not UTF-8 is left out. Returns 0 or -1
+ * (out of memory). */
+int kp_params_json(kp_buf *out, const char *const *keys, const char *const *vals, size_t n);
 /* A Last-Event-ID header: 0 when absent or empty, 1 with *from set to the position after
  * it, -1 when it is not an event position (1-19 digits). */
 int kp_parse_last_event_id(const char *v, uint64_t *from);

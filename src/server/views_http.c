@@ -59,14 +59,22 @@ kp_http_ready(kp_request *r)
 			    kp_dump(json_pack("{s:b, s:o}", "ready", ready, "not_live", arr)));
 }
 
-/* Query-string arguments become the query's parameters (numbers when they look like
- * integers), except the ones the server itself reads. */
+/* Query-string arguments become the query's parameters, except the ones the server itself
+ * reads. */
+#define MAX_PARAMS 256
+typedef struct param_list {
+	const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
+	size_t n;
+} param_list;
+
 static int
 add_param(void *ctx, const char *key, const char *value)
 {
-	if (!strcmp(key, "min_position") || !strcmp(key, "timeout_ms"))
+	param_list *pl = ctx;
+	if (!strcmp(key, "min_position") || !strcmp(key, "timeout_ms") || pl->n == MAX_PARAMS)
 		return 0;
-	json_object_set_new(ctx, key, kp_param_json(value));
+	pl->keys[pl->n] = key;
+	pl->vals[pl->n++] = value;
 	return 0;
 }
 
@@ -119,17 +127,19 @@ run_query(kp_request *r, const char *view, const char *q)
 		       &timeout))
 		return kp_send_error(r, 400, "invalid_argument",
 				     "min_position and timeout_ms must be non-negative integers");
-	json_t *params = json_object();
-	if (kp_http_args(r->conn, add_param, params) > 256) {
-		json_decref(params);
+	param_list pl;
+	pl.n = 0;
+	if (kp_http_args(r->conn, add_param, &pl) > MAX_PARAMS)
 		return kp_send_error(r, 400, "invalid_argument", "too many query parameters");
-	}
+	kp_buf params = {0};
 	kp_job *j = calloc(1, sizeof(*j));
-	if (!j || !(j->params = kp_dump(params)) || !(j->view = strdup(view)) ||
-	    !(j->query = strdup(q))) {
+	if (!j || kp_params_json(&params, pl.keys, pl.vals, pl.n) < 0 ||
+	    !(j->view = strdup(view)) || !(j->query = strdup(q))) {
+		kp_buf_release(&params);
 		kp_job_free(j);
 		return KP_HTTP_CLOSE;
 	}
+	j->params = (char *)params.data;
 	j->min_position = minpos;
 	j->timeout_ms = (int64_t)timeout;
 	int ret;

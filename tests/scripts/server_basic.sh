@@ -126,6 +126,10 @@ req POST /streams/007 '{"events":[{"type":"Tick","data":{"n":3}}]}'
 P007=$(echo "$BODY" | sed -n 's/.*"last_position":\([0-9]*\).*/\1/p')
 req GET "/views/counts/queries/by_stream?stream=007&min_position=$P007"
 check "a query parameter like 007 stays text" 200 '"rows":[{"stream":"007","n":1,"total":3}]' "$ST" "$BODY"
+req GET "/views/counts/queries/by_stream?stream=nobody&stream=007"
+check "a repeated query parameter takes its last value" 200 '"rows":[{"stream":"007","n":1,"total":3}]' "$ST" "$BODY"
+req GET "/views/counts/queries/by_stream?stream=%FF07"
+check "a query parameter that is not UTF-8 counts as missing" 400 '"message":"missing parameter stream"' "$ST" "$BODY"
 req POST /views/counts/sql "{\"sql\":\"SELECT n FROM counts WHERE stream = :s\",\"params\":{\"s\":\"007\"},\"min_position\":$P007}"
 check "ad-hoc SQL waits for min_position" 200 '"rows":[{"n":1}]' "$ST" "$BODY"
 req POST /views/counts/sql '{"sql":"SELECT 1","min_position":-3}'

@@ -8,13 +8,14 @@ byte, Expect: 100-continue (sent for an acceptable request, not for one over the
 limit), chunked request bodies, HEAD (headers only, the connection stays usable), HTTP/1.0
 with and without keep-alive, clients closing while their appends wait for the group
 commit, and a slow reader of a large streamed page and of many pipelined answers (partial
-writes continued as the client reads). The server listens on 127.0.0.1 on a free port;
-its PID goes to TMPDIR/server.pid.
+writes continued as the client reads), and a second server refused on the same address.
+The server listens on 127.0.0.1 on a free port; its PID goes to TMPDIR/server.pid.
 """
 import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -293,6 +294,19 @@ try:
           "40 pipelined 30 KB answers to a reader that waits, then reads: all arrive, in order",
           f"{len(a)} answers, closed {closed}")
     s.close()
+
+    # A second server on the same address must not start (and share this one's clients).
+    second = subprocess.run([KAPPA, "serve", "--data", os.path.join(TMP, "second"),
+                             "--listen", f"{HOST}:{PORT}"], capture_output=True, text=True,
+                            timeout=30)
+    s = connect()
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: k\r\n\r\n")
+    a, _ = read_answers(s, 1)
+    s.close()
+    check(second.returncode != 0 and "Address already in use" in second.stderr and
+          a and a[0][0] == 200,
+          "a second server on the same address refuses to start; the first still answers",
+          f"rc {second.returncode}: {second.stderr[-300:]}")
 finally:
     srv.send_signal(signal.SIGTERM)
     try:
