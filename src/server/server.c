@@ -145,25 +145,44 @@ on_done(void *ctx, kp_hconn *c)
 
 /* ---- housekeeping ------------------------------------------------------------------- */
 
+/* Sleep on the tick condition for up to 'ms' (a stop or a first subscriber ends it). */
+static void
+tick_sleep(kp_server *s, int64_t ms, int while_no_subscribers)
+{
+	pthread_mutex_lock(&s->tick_lock);
+	if (!atomic_load(&s->stopping) && (!while_no_subscribers || !kp_sse_hub_count(s->sse))) {
+		struct timespec ts = kp_deadline_ms(ms);
+		pthread_cond_timedwait(&s->tick_cond, &s->tick_lock, &ts);
+	}
+	pthread_mutex_unlock(&s->tick_lock);
+}
+
+/* The housekeeping thread: wakes subscribers when the head moves. Without subscribers it
+ * does not follow the head at all, so appends do not wake it once per group commit. */
 static void *
 tick_main(void *arg)
 {
 	kp_server *s = arg;
 	uint64_t seen = kappa_head(s->db);
 	while (!atomic_load(&s->stopping)) {
-		int rc = kappa_wait_position(s->db, seen, 250);
-		if (rc != KAPPA_OK && rc != KAPPA_ETIMEOUT) { /* failed or closing: just poll */
-			pthread_mutex_lock(&s->tick_lock);
-			if (!atomic_load(&s->stopping)) {
-				struct timespec ts = kp_deadline_ms(250);
-				pthread_cond_timedwait(&s->tick_cond, &s->tick_lock, &ts);
-			}
-			pthread_mutex_unlock(&s->tick_lock);
-		}
+		int rc = KAPPA_OK;
+		if (!kp_sse_hub_count(s->sse))
+			tick_sleep(s, 250, 1);
+		else if ((rc = kappa_wait_position(s->db, seen, 250)) != KAPPA_OK &&
+			 rc != KAPPA_ETIMEOUT)
+			tick_sleep(s, 250, 0); /* failed or closing: just poll */
 		seen = kappa_head(s->db);
-		kp_sse_hub_wake(s->sse, 0);
+		kp_sse_hub_wake(s->sse, 0); /* by the head now: none missed while asleep */
 	}
 	return NULL;
+}
+
+void
+kp_server_tick_kick(kp_server *s)
+{
+	pthread_mutex_lock(&s->tick_lock);
+	pthread_cond_broadcast(&s->tick_cond);
+	pthread_mutex_unlock(&s->tick_lock);
 }
 
 /* ---- start and stop ----------------------------------------------------------------- */
@@ -308,9 +327,7 @@ kp_server_stop(kp_server *s)
 		usleep(5000);
 	}
 	atomic_store(&s->stopping, 1);
-	pthread_mutex_lock(&s->tick_lock);
-	pthread_cond_broadcast(&s->tick_cond);
-	pthread_mutex_unlock(&s->tick_lock);
+	kp_server_tick_kick(s);
 	if (s->tick_started)
 		pthread_join(s->tick, NULL);
 	kp_http_stop(s->http);

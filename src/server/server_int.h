@@ -209,6 +209,8 @@ int kp_sse_hub_new(kp_server *s, kp_sse_hub **out);
 void kp_sse_hub_wake(kp_sse_hub *h, int stopping);
 /* Subscribers still open. */
 int kp_sse_hub_count(kp_sse_hub *h);
+/* Wake the housekeeping thread (server.c): a first subscriber, or the server stopping. */
+void kp_server_tick_kick(kp_server *s);
 void kp_sse_hub_free(kp_sse_hub *h);
 int kp_http_subscribe(kp_request *r);
 

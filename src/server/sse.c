@@ -9,9 +9,10 @@
  * A subscriber holds no thread while it waits. Its content reader sends what the log has;
  * when there is nothing, it suspends the connection. The server's housekeeping thread
  * wakes (kp_sse_hub_wake) every suspended subscriber when the head moves, when a
- * heartbeat is due and when the server stops. Suspending and waking both happen under the
- * hub's lock, and a reader checks the head under that lock before it suspends, so a
- * commit between its last read and its suspension is never missed.
+ * heartbeat is due and when the server stops; it follows the head only while there are
+ * subscribers, and the first one kicks it (kp_server_tick_kick). Suspending and waking
+ * both happen under the hub's lock, and a reader checks the head under that lock before it
+ * suspends, so a commit between its last read and its suspension is never missed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,11 +276,12 @@ kp_http_subscribe(kp_request *r)
 				     "Last-Event-ID must be an event position");
 	pthread_mutex_lock(&h->lock);
 	int full = h->count >= (int)s->o.max_subscribers || h->stopping;
-	if (!full)
-		h->count++; /* reserved; released by sse_free or below */
+	int first = !full && h->count++ == 0; /* reserved; released by sse_free or below */
 	pthread_mutex_unlock(&h->lock);
 	if (full)
 		return kp_send_overloaded(r, 503, "busy", "too many subscribers: retry shortly");
+	if (first)
+		kp_server_tick_kick(s); /* the housekeeping thread follows the head again */
 	kp_sse *x = calloc(1, sizeof(*x));
 	const char *why = x ? parse_filters(x, c) : "out of memory";
 	kappa_err err;

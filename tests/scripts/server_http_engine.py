@@ -8,7 +8,8 @@ byte, Expect: 100-continue (sent for an acceptable request, not for one over the
 limit), chunked request bodies, HEAD (headers only, the connection stays usable), HTTP/1.0
 with and without keep-alive, clients closing while their appends wait for the group
 commit, and a slow reader of a large streamed page and of many pipelined answers (partial
-writes continued as the client reads), and a second server refused on the same address.
+writes continued as the client reads), a first subscriber woken at once, and a second
+server refused on the same address.
 The server listens on 127.0.0.1 on a free port; its PID goes to TMPDIR/server.pid.
 """
 import json
@@ -294,6 +295,54 @@ try:
           "40 pipelined 30 KB answers to a reader that waits, then reads: all arrive, in order",
           f"{len(a)} answers, closed {closed}")
     s.close()
+
+    # A first subscriber of an idle server (the housekeeping thread does not follow the
+    # head without subscribers, and sleeps up to 250 ms) still sees a new event at once.
+    delays = []
+    def subscribers():
+        m = connect()
+        m.sendall(b"GET /metrics HTTP/1.1\r\nHost: k\r\n\r\n")
+        text = read_answers(m, 1)[0][0][2].decode()
+        m.close()
+        return int(text.split("\nkappa_subscribers ")[1].split()[0])
+
+    for i in range(5):
+        for _ in range(100):  # until the last round's subscriber is gone (the next event
+            a = connect()      # or write finds it closed)
+            a.sendall(post(b"firstsub", ev_body()))
+            head = json.loads(read_answers(a, 1)[0][0][2])["last_position"] + 1
+            a.close()
+            if subscribers() == 0:
+                break
+            time.sleep(0.05)
+        time.sleep(0.4)  # no subscriber for a while: the thread is asleep
+        sub = connect()
+        sub.sendall(b"GET /subscribe?from=%d HTTP/1.1\r\nHost: k\r\n\r\n" % head)
+        got = b""
+        while b"kappa subscribe from" not in got:
+            got += sub.recv(65536)
+        time.sleep(0.05)
+        a = connect()
+        t0 = time.monotonic()
+        a.sendall(post(b"firstsub", ev_body()))
+        want = b"id: %d\n" % head
+        sub.settimeout(5)
+        try:
+            while want not in got:
+                d = sub.recv(65536)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            pass
+        delays.append(time.monotonic() - t0 if want in got else 9.0)
+        read_answers(a, 1)
+        a.close()
+        sub.close()
+    delays.sort()
+    check(delays[2] < 0.025 and delays[-1] < 5,
+          "a first subscriber of an idle server gets a new event at once (median of 5 under 25 ms)",
+          f"delays {[round(d * 1000) for d in delays]} ms")
 
     # A second server on the same address must not start (and share this one's clients).
     second = subprocess.run([KAPPA, "serve", "--data", os.path.join(TMP, "second"),
