@@ -310,8 +310,8 @@ trim_index_map(kappa_db *db)
 		madvise(db->map_addr, db->map_len, MADV_DONTNEED);
 }
 
-#define COMMIT_EVERY_NS 10000000u /* under load */
-#define COMMIT_IDLE_NS 2000000u	  /* when the writer has nothing queued */
+#define COMMIT_EVERY_NS 3000000u /* under load (each commit stalls the writer: kept short) */
+#define COMMIT_IDLE_NS 2000000u	 /* when the writer has nothing queued */
 
 void
 kp_store_group_commit(void *ctx, uint64_t end)
