@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -315,21 +314,6 @@ load_header(kp_keys *k, kappa_err *err)
 	return KAPPA_OK;
 }
 
-static void notice(kp_keys *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-notice(kp_keys *k, const char *fmt, ...)
-{
-	if (!k->notice)
-		return;
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	k->notice(k->notice_ctx, line);
-}
-
 /* Decode slot 'i' into a new entry. Returns 0, 1 (a bad slot: see the file comment) or -1
  * (out of memory). */
 static int
@@ -348,7 +332,8 @@ load_slot(kp_keys *k, uint32_t i, const uint8_t *b, int last)
 	if (!ok) {
 		/* A torn overwrite: the slot was being forgotten. Its subject may be torn too;
 		 * keep what the slot says if it is plausible, so reads of it stay forgotten. */
-		notice(k, "event=key_slot_damaged file=%s slot=%u treated=forgotten", k->path, i);
+		kp_emit(k->notice, k->notice_ctx,
+			"event=key_slot_damaged file=%s slot=%u treated=forgotten", k->path, i);
 		len = len >= 1 && len <= KS_MAX_SUBJECT ? len : 0;
 		e->state = KP_SUBJECT_FORGOTTEN;
 		e->position = UINT64_MAX;
@@ -365,7 +350,8 @@ load_slot(kp_keys *k, uint32_t i, const uint8_t *b, int last)
 		if (crypto_aead_xchacha20poly1305_ietf_decrypt(e->key, NULL, NULL, b + 228,
 							       KP_KEY_BYTES + KS_TAG, ad, adlen,
 							       b + 204, k->master) != 0) {
-			notice(k, "event=key_slot_unreadable file=%s slot=%u", k->path, i);
+			kp_emit(k->notice, k->notice_ctx,
+				"event=key_slot_unreadable file=%s slot=%u", k->path, i);
 			e->state = KP_SUBJECT_FORGOTTEN;
 			e->position = UINT64_MAX;
 		}
@@ -471,7 +457,8 @@ kp_keys_open(const char *data_dir, const char *master_file, const kp_io *io,
 	uint64_t end = (uint64_t)KS_SLOT * (k->n ? k->entries[k->n - 1].slot + 2 : 1);
 	if (size != end && size > KS_SLOT) {
 		/* a torn or partial last slot: cut it (it was never synced, never used) */
-		notice(k, "event=key_slot_dropped file=%s bytes=%" PRIu64, k->path, size - end);
+		kp_emit(k->notice, k->notice_ctx, "event=key_slot_dropped file=%s bytes=%" PRIu64,
+			k->path, size - end);
 		if ((r = k->io->ftruncate(k->io, k->fd, (off_t)end)) < 0 ||
 		    (r = k->io->fdatasync(k->io, k->fd)) < 0) {
 			rc = KP_ERR_SYS(err, KAPPA_EIO, -r, "cannot truncate %s", k->path);

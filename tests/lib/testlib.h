@@ -175,7 +175,10 @@ int kt_kill_child(kt_pipe *p, pid_t pid, int early, int delay_us, int first_ack_
 
 /* ---- Criterion tests only (criterion.h included before this header) --------------------- */
 #ifdef CRITERION_H_
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kappa.h"
 
@@ -190,6 +193,22 @@ kt_open_ok(const char *dir, const kappa_options *o)
 	cr_assert_eq(rc, KAPPA_OK, "kappa_open(%s): %s: %s", dir, kappa_strerror(rc), err.msg);
 	cr_assert_not_null(db);
 	return db;
+}
+
+/* Write view definition 'text' to 'tmp'/views/'name'.sql (the directory is made on first
+ * use); OUT: 'views' (KT_PATH bytes), the views directory. */
+#define KT_PATH 4200
+static inline void
+kt_write_view(const char *tmp, const char *name, const char *text, char *views)
+{
+	char file[KT_PATH + 200];
+	snprintf(views, KT_PATH, "%s/views", tmp);
+	cr_assert(mkdir(views, 0755) == 0 || errno == EEXIST, "mkdir %s", views);
+	snprintf(file, sizeof(file), "%s/%s.sql", views, name);
+	FILE *f = fopen(file, "w");
+	cr_assert_not_null(f, "%s", file);
+	cr_assert(fputs(text, f) >= 0);
+	cr_assert_eq(fclose(f), 0);
 }
 #endif
 

@@ -30,16 +30,10 @@ static const char def[] = "-- @view qj\n"
 static kappa_db *
 open_view(char **tmp)
 {
-	char views[4200], data[4200], file[4300];
+	char views[KT_PATH], data[KT_PATH];
 	*tmp = kt_tmpdir("queryjson");
-	snprintf(views, sizeof(views), "%s/views", *tmp);
+	kt_write_view(*tmp, "qj", def, views);
 	snprintf(data, sizeof(data), "%s/db", *tmp);
-	cr_assert_eq(mkdir(views, 0755), 0);
-	snprintf(file, sizeof(file), "%s/qj.sql", views);
-	FILE *f = fopen(file, "w");
-	cr_assert(f);
-	fputs(def, f);
-	fclose(f);
 	kappa_options o;
 	kappa_options_init(&o);
 	o.views_dir = views;

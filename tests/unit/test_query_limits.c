@@ -31,16 +31,10 @@ static const char BIG_SQL[] =
 static kappa_db *
 open_big(char **tmp)
 {
-	char views[4200], data[4200], path[4300];
+	char views[KT_PATH], data[KT_PATH];
 	*tmp = kt_tmpdir("query-limits");
-	snprintf(views, sizeof(views), "%s/views", *tmp);
+	kt_write_view(*tmp, "big", BIG_SQL, views);
 	snprintf(data, sizeof(data), "%s/db", *tmp);
-	snprintf(path, sizeof(path), "%s/big.sql", views);
-	cr_assert_eq(mkdir(views, 0755), 0);
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	cr_assert(fputs(BIG_SQL, f) >= 0);
-	cr_assert_eq(fclose(f), 0);
 	kappa_options o;
 	kappa_options_init(&o);
 	o.views_dir = views;

@@ -27,15 +27,9 @@ static const char def[] =
 
 Test(view_queries, lists_queries_and_parameters)
 {
-	char *tmp = kt_tmpdir("viewq"), views[4200], data[4200], file[4300];
-	snprintf(views, sizeof(views), "%s/views", tmp);
+	char *tmp = kt_tmpdir("viewq"), views[KT_PATH], data[KT_PATH];
+	kt_write_view(tmp, "qv", def, views);
 	snprintf(data, sizeof(data), "%s/db", tmp);
-	cr_assert_eq(mkdir(views, 0755), 0);
-	snprintf(file, sizeof(file), "%s/qv.sql", views);
-	FILE *f = fopen(file, "w");
-	cr_assert(f);
-	fputs(def, f);
-	fclose(f);
 	kappa_options o;
 	kappa_options_init(&o);
 	o.views_dir = views;

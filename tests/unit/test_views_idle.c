@@ -25,29 +25,20 @@ cpu_seconds(void)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 Test(views_idle, failed_and_caught_up_views_do_not_spin)
 {
 	char *dir = kt_tmpdir("idle");
-	char views[4200], data[4200], path[4300];
-	snprintf(views, sizeof(views), "%s/views", dir);
+	char views[KT_PATH], data[KT_PATH];
 	snprintf(data, sizeof(data), "%s/data", dir);
-	cr_assert_eq(mkdir(views, 0755), 0);
-	snprintf(path, sizeof(path), "%s/uniq.sql", views);
-	write_file(path, "-- @view uniq\nCREATE TABLE u (k TEXT PRIMARY KEY);\n"
-			 "-- @on *\nINSERT INTO u VALUES ('same');\n");
-	snprintf(path, sizeof(path), "%s/fine.sql", views);
-	write_file(path, "-- @view fine\nCREATE TABLE c (n INTEGER);\n"
-			 "-- @on *\nINSERT INTO c VALUES (1);\n"
-			 "-- @query count()\nSELECT count(*) AS n FROM c;\n");
+	kt_write_view(dir, "uniq",
+		      "-- @view uniq\nCREATE TABLE u (k TEXT PRIMARY KEY);\n"
+		      "-- @on *\nINSERT INTO u VALUES ('same');\n",
+		      views);
+	kt_write_view(dir, "fine",
+		      "-- @view fine\nCREATE TABLE c (n INTEGER);\n"
+		      "-- @on *\nINSERT INTO c VALUES (1);\n"
+		      "-- @query count()\nSELECT count(*) AS n FROM c;\n",
+		      views);
 	kappa_options o;
 	kappa_options_init(&o);
 	o.views_dir = views;
