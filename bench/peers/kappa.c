@@ -115,7 +115,7 @@ prepare(run *r, slot *s)
 		snprintf(s->url, sizeof(s->url), "%s/streams/s-%" PRIu64, base,
 			 pl_rand_below(&r->rng, STREAMS));
 		set_body(s, rid, r->events_json);
-		s->count = cfg->workload == PL_BATCH ? (uint64_t)cfg->batch : 1;
+		s->count = pl_op_events(cfg);
 		break;
 	case PL_RETRY:
 		if (!s->seq) {
@@ -259,7 +259,7 @@ pl_kappa_run(const pl_cfg *cfg, pl_tally *out)
 	curl_multi_setopt(r.multi, CURLMOPT_MAXCONNECTS, (long)n);
 	r.headers = curl_slist_append(NULL, "Content-Type: application/json");
 	r.headers = curl_slist_append(r.headers, "Expect:"); /* no 100-continue round trip */
-	r.events_json = events_json(cfg, cfg->workload == PL_BATCH ? cfg->batch : 1);
+	r.events_json = events_json(cfg, (int)pl_op_events(cfg));
 	slot *slots = kb_calloc((size_t)n, sizeof(*slots), "clients");
 	for (int i = 0; i < n; i++) {
 		slot *s = &slots[i];

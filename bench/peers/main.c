@@ -78,6 +78,21 @@ pl_tally_op(pl_tally *t, const pl_window *w, uint64_t t0, uint64_t t1, uint64_t 
 	t->events += events;
 }
 
+uint64_t
+pl_op_events(const pl_cfg *cfg)
+{
+	return cfg->workload == PL_BATCH ? (uint64_t)cfg->batch : 1;
+}
+
+bool
+pl_op_ended(pl_tally *t, const pl_window *w, const pl_cfg *cfg, uint64_t t0, bool ok)
+{
+	uint64_t t1 = kb_mono_ns();
+	if (ok)
+		pl_tally_op(t, w, t0, t1, pl_op_events(cfg));
+	return t1 < w->end;
+}
+
 void
 pl_tally_error(pl_tally *t, const char *fmt, ...)
 {

@@ -238,7 +238,7 @@ pl_nats_run(const pl_cfg *cfg, pl_tally *out)
 	run r = {.cfg = cfg, .tally = out};
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
-	r.want = cfg->workload == PL_BATCH ? cfg->batch : 1;
+	r.want = (int)pl_op_events(cfg);
 	snprintf(r.rid_prefix, sizeof(r.rid_prefix), "retry-%08" PRIx32, cfg->nonce);
 	connect_js(&r,
 		   cfg->workload == PL_FILL ? FILL_PENDING : (int64_t)cfg->clients * r.want + 1000);

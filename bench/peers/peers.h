@@ -65,6 +65,11 @@ typedef struct pl_window {
 void pl_window_open(pl_window *w, const pl_cfg *cfg);
 /* Count one operation that began at 't0' (ns) and ended at 't1' with 'events' events. */
 void pl_tally_op(pl_tally *t, const pl_window *w, uint64_t t0, uint64_t t1, uint64_t events);
+/* Events in one operation of 'cfg' that writes: its batch for PL_BATCH, else 1. */
+uint64_t pl_op_events(const pl_cfg *cfg);
+/* The operation that began at 't0' has just ended: count it (with pl_op_events) if 'ok'.
+ * Returns whether the window is still open, i.e. whether the client sends its next one. */
+bool pl_op_ended(pl_tally *t, const pl_window *w, const pl_cfg *cfg, uint64_t t0, bool ok);
 /* Count a failed operation with its message (the first one is kept). */
 void pl_tally_error(pl_tally *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Move 'src' into 'dst'. */

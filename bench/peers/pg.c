@@ -243,13 +243,8 @@ pl_pg_run(const pl_cfg *cfg, pl_tally *out)
 					continue;
 				}
 				/* NULL: the query is complete */
-				uint64_t t1 = kb_mono_ns();
 				s->busy = false;
-				if (s->ok)
-					pl_tally_op(out, &w, s->t0, t1,
-						    cfg->workload == PL_BATCH ? (uint64_t)cfg->batch
-									      : 1);
-				if (t1 < w.end)
+				if (pl_op_ended(out, &w, cfg, s->t0, s->ok))
 					send_op(cfg, s, vals, &rng);
 				else
 					active--;

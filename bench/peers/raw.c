@@ -26,7 +26,7 @@ pl_raw_run(const pl_cfg *cfg, pl_tally *out)
 		unlink(path);
 		return;
 	}
-	int batch = cfg->workload == PL_BATCH ? cfg->batch : 1;
+	int batch = (int)pl_op_events(cfg);
 	size_t round = (size_t)cfg->clients * (size_t)batch * cfg->size;
 	if (round > REGION)
 		kb_die("raw: a round of %zu bytes is larger than the region", round);

@@ -222,13 +222,8 @@ pl_redis_run(const pl_cfg *cfg, pl_tally *out)
 				freeReplyObject(r);
 				if (++s->got < s->want)
 					continue;
-				uint64_t t1 = kb_mono_ns();
-				if (s->ok)
-					pl_tally_op(out, &w, s->t0, t1,
-						    cfg->workload == PL_BATCH ? (uint64_t)cfg->batch
-									      : 1);
 				s->want = 0;
-				if (t1 < w.end)
+				if (pl_op_ended(out, &w, cfg, s->t0, s->ok))
 					send_op(cfg, s, cmd, len, &rng);
 				else
 					active--;

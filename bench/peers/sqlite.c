@@ -88,7 +88,7 @@ writer(void *ctx, int i, const pl_window *w, pl_tally *t)
 	sqlite3_bind_text(ins, 1, rid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(ins, 2, cfg->payload, (int)cfg->size, SQLITE_STATIC);
 	pthread_mutex_unlock(&r->mu);
-	int n = cfg->workload == PL_BATCH ? cfg->batch : 1;
+	int n = (int)pl_op_events(cfg);
 	for (;;) {
 		uint64_t t0 = kb_mono_ns();
 		pthread_mutex_lock(&r->mu);
