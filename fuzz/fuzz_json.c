@@ -5,8 +5,8 @@
  * what json_loadb(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES) accepts, but for the NUL byte
  * jansson skips after a number or literal (json.h); on accepted text the top span, object
  * and array iteration, decoded strings and integers agree with jansson's tree; and
- * kp_json_escape of the input bytes is a string both accept (when they are UTF-8 without
- * NUL) that decodes back to them.
+ * kp_json_escape of the input bytes is a string both accept (when they hold no NUL) that
+ * decodes back to them, with U+FFFD for each byte that is not UTF-8.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -82,17 +82,15 @@ int kp_jint(const kp_jval *v, int64_t *out);
  * written with other spacing compacts to the same bytes. */
 size_t kp_json_compact(const kp_jval *v, char *out);
 
-/* Append the 'n' bytes at 'p' (valid UTF-8, passed through) to 'out' as a JSON string: in
- * quotes, with '"' and '\' escaped and control bytes written as \b \f \n \r \t or \u00XX.
- * Returns 0, or -1 when out of memory ('out' may then hold part of the string). */
+/* Append the 'n' bytes at 'p' to 'out' as a JSON string: in quotes, with '"' and '\'
+ * escaped, control bytes written as \b \f \n \r \t or \u00XX, valid UTF-8 passed
+ * through and each byte that does not start a valid UTF-8 sequence (e.g. SQLite text, which
+ * need not be UTF-8) written as U+FFFD, in one pass. Returns 0, or -1 when out of memory
+ * ('out' may then hold part of the string). */
 int kp_json_escape(kp_buf *out, const char *p, size_t n);
-
 /* The length of the longest prefix of the 'n' bytes at 'p' that is valid UTF-8 (by the rules
  * kp_json_check applies to strings; NUL bytes count as valid): 'n' when all of it is. */
 size_t kp_utf8_prefix(const char *p, size_t n);
-/* The same for any bytes (e.g. SQLite text, which need not be UTF-8): each byte that does not
- * start a valid UTF-8 sequence is written as U+FFFD. */
-int kp_json_text(kp_buf *out, const char *p, size_t n);
 /* Append 'v' as a JSON integer. Returns 0 or -1 (out of memory). */
 int kp_json_i64(kp_buf *out, int64_t v);
 /* Append 'v' as a JSON real as jansson writes it ("%.17g", with ".0" when it would read

@@ -1,6 +1,6 @@
 /*
  * json_write.c -- writing JSON values into a kp_buf without building a tree: strings
- * (kp_json_escape for valid UTF-8, kp_json_text for any bytes), integers and reals, in the
+ * (any bytes: what is not UTF-8 becomes U+FFFD), integers and reals, in the
  * same form jansson's compact output gives them, so answers read the same either way.
  */
 #include <math.h>
@@ -11,50 +11,53 @@
 #include "base/json.h"
 #include "base/json_int.h"
 
+/* The escape of control byte or quote 'c' into 'esc'; returns its length. */
+static size_t
+escape_byte(unsigned char c, char esc[6])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char short_of[] = {['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
+					['\t'] = 't', ['"'] = '"',  ['\\'] = '\\'};
+	esc[0] = '\\';
+	if (c < sizeof(short_of) && short_of[c]) {
+		esc[1] = short_of[c];
+		return 2;
+	}
+	memcpy(esc + 1, "u00", 3);
+	esc[4] = hex[c >> 4];
+	esc[5] = hex[c & 15];
+	return 6;
+}
+
 int
 kp_json_escape(kp_buf *out, const char *p, size_t n)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	if (kp_buf_reserve(out, n + 2) < 0)
 		return -1;
 	out->data[out->len++] = '"';
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+	const char *run = p, *s = p, *e = p + n;
+	while (s < e) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			s++;
 			continue;
-		char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-		size_t len = 2;
-		switch (c) {
-		case '"':
-		case '\\':
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			len = 6;
 		}
-		if (kp_buf_append(out, p + run, i - run) < 0 || kp_buf_append(out, esc, len) < 0)
+		if (c >= 0x80) {
+			const char *t = kp_jutf8_seq(s, e);
+			if (t) {
+				s = t;
+				continue;
+			}
+		}
+		char esc[6];
+		size_t len = c >= 0x80 ? (memcpy(esc, "\xef\xbf\xbd", 3), 3) /* U+FFFD */
+				       : escape_byte(c, esc);
+		if (kp_buf_append(out, run, (size_t)(s - run)) < 0 ||
+		    kp_buf_append(out, esc, len) < 0)
 			return -1;
-		run = i + 1;
+		run = ++s;
 	}
-	if (kp_buf_append(out, p + run, n - run) < 0 || kp_buf_append(out, "\"", 1) < 0)
+	if (kp_buf_append(out, run, (size_t)(e - run)) < 0 || kp_buf_append(out, "\"", 1) < 0)
 		return -1;
 	return 0;
 }
@@ -74,33 +77,6 @@ kp_utf8_prefix(const char *p, size_t n)
 		s = t;
 	}
 	return (size_t)(s - p);
-}
-
-int
-kp_json_text(kp_buf *out, const char *p, size_t n)
-{
-	size_t ok = kp_utf8_prefix(p, n);
-	if (ok == n)
-		return kp_json_escape(out, p, n);
-	if (n > SIZE_MAX / 3)
-		return -1;
-	char *o = malloc(3 * n), *w = o;
-	if (!o)
-		return -1;
-	for (size_t i = 0; i < n;) {
-		size_t k = kp_utf8_prefix(p + i, n - i);
-		memcpy(w, p + i, k);
-		w += k;
-		i += k;
-		if (i < n) {
-			memcpy(w, "\xef\xbf\xbd", 3); /* U+FFFD for the byte that does not decode */
-			w += 3;
-			i++;
-		}
-	}
-	int rc = kp_json_escape(out, o, (size_t)(w - o));
-	free(o);
-	return rc;
 }
 
 int

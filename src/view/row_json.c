@@ -53,7 +53,7 @@ column(kp_buf *out, sqlite3_stmt *st, int i)
 		return kp_json_real(out, sqlite3_column_double(st, i));
 	case SQLITE_TEXT: {
 		const char *t = (const char *)sqlite3_column_text(st, i);
-		return t ? kp_json_text(out, t, (size_t)sqlite3_column_bytes(st, i)) : -1;
+		return t ? kp_json_escape(out, t, (size_t)sqlite3_column_bytes(st, i)) : -1;
 	}
 	case SQLITE_BLOB: {
 		const void *b = sqlite3_column_blob(st, i);
@@ -74,7 +74,7 @@ kp_row_write(kp_buf *out, sqlite3_stmt *st, const int *plan, int ncol, size_t *b
 			continue;
 		const char *name = sqlite3_column_name(st, i);
 		if (!name || kp_buf_append(out, &sep, 1) < 0 ||
-		    kp_json_text(out, name, strlen(name)) < 0 || kp_buf_append(out, ":", 1) < 0 ||
+		    kp_json_escape(out, name, strlen(name)) < 0 || kp_buf_append(out, ":", 1) < 0 ||
 		    column(out, st, plan[i]) < 0)
 			return -1;
 		sep = ',';

@@ -211,9 +211,32 @@ jd_check(const char *p, size_t n, char *msg, size_t len)
 	return d;
 }
 
+/* The 'n' bytes at 'p' with each byte that does not start a valid UTF-8 sequence replaced
+ * by U+FFFD (malloc'ed; its length in *out_n): what kp_json_escape must write. */
+static inline char *
+jd_replaced(const char *p, size_t n, size_t *out_n)
+{
+	char *o = malloc(3 * n + 1), *w = o;
+	if (!o)
+		abort();
+	for (size_t i = 0; i < n;) {
+		size_t k = kp_utf8_prefix(p + i, n - i);
+		memcpy(w, p + i, k);
+		w += k;
+		i += k;
+		if (i < n) {
+			memcpy(w, "\xef\xbf\xbd", 3);
+			w += 3;
+			i++;
+		}
+	}
+	*out_n = (size_t)(w - o);
+	return o;
+}
+
 /* kp_json_escape of the 'n' bytes at 'p': the result is one string that kp_json_check and
- * jansson agree on; when the bytes are valid UTF-8 without NUL both accept it and it decodes
- * back to them. Returns NULL or what went wrong. */
+ * jansson agree on; when the bytes hold no NUL both accept it, and it decodes back to them,
+ * with U+FFFD for each byte that is not UTF-8. Returns NULL or what went wrong. */
 static inline const char *
 jd_escape(const char *p, size_t n, char *msg, size_t len)
 {
@@ -222,24 +245,23 @@ jd_escape(const char *p, size_t n, char *msg, size_t len)
 		abort();
 	const char *d = jd_check((const char *)b.data, b.len, msg, len);
 	kp_jval v;
+	size_t wn;
+	char *want = jd_replaced(p, n, &wn);
 	if (!d && kp_json_check((const char *)b.data, b.len, &v, NULL, 0, NULL) == 0) {
 		char *s = malloc(v.n);
 		if (!s)
 			abort();
 		size_t sl = kp_jstr_decode(&v, s);
-		if (v.type != KP_JSTRING || sl != n || memcmp(s, p, n) != 0) {
+		if (v.type != KP_JSTRING || sl != wn || memcmp(s, want, wn) != 0) {
 			snprintf(msg, len, "escaped string decodes to other bytes");
 			d = msg;
 		}
 		free(s);
-	} else if (!d) {
-		json_t *j = json_stringn(p, n); /* NULL: not UTF-8 or holds a NUL */
-		if (j && !memchr(p, '\0', n)) {
-			snprintf(msg, len, "escape of valid UTF-8 rejected");
-			d = msg;
-		}
-		json_decref(j);
+	} else if (!d && !memchr(p, '\0', n)) {
+		snprintf(msg, len, "escape of bytes without NUL rejected");
+		d = msg;
 	}
+	free(want);
 	kp_buf_release(&b);
 	return d;
 }

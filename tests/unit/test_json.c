@@ -624,6 +624,16 @@ Test(json, escape)
 	/* appends after what is there */
 	cr_assert_eq(kp_json_escape(&b, "x", 1), 0);
 	cr_assert_eq(memcmp(b.data + b.len - 3, "\"x\"", 3), 0);
+	/* bytes that are not UTF-8 (a stray continuation, a truncated sequence, an overlong form,
+	 * a surrogate) each become U+FFFD; what decodes around them stays */
+	b.len = 0;
+	const char bad[] = "\x80a\xc3\xc0\xaf\xed\xa0\x80\xc3\xa9\xe2\x82";
+	const char fixed[] = "\"\xef\xbf\xbd"
+			     "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+			     "\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\"";
+	cr_assert_eq(kp_json_escape(&b, bad, sizeof(bad) - 1), 0);
+	cr_assert_eq(b.len, sizeof(fixed) - 1, "%.*s", (int)b.len, (const char *)b.data);
+	cr_assert_eq(memcmp(b.data, fixed, b.len), 0);
 	kp_buf_release(&b);
 	/* every byte value from 1 to 0x7f, and some UTF-8, through jansson and back */
 	char all[160];
