@@ -5,6 +5,7 @@
     finish()          # prints the plan "1..N" and exits 1 if any test failed (or none ran)
 """
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -100,3 +101,28 @@ def write_counts_view(views_dir):
     """The small view the server suites query: events of type T counted per stream."""
     with open(os.path.join(views_dir, "counts.sql"), "w") as f:
         f.write(COUNTS_VIEW)
+
+
+def jload(b):
+    """JSON text (bytes or str) as a value, or None when it is not JSON."""
+    try:
+        return json.loads(b)
+    except (ValueError, TypeError):
+        return None
+
+
+def error_problems(j, codes=None):
+    """What is wrong with an error answer's parsed body 'j': it must be {"error": {"code",
+    "message"}} with a non-empty code (one of 'codes', a collection, when given) and
+    message. Returns a list of problems (empty when it is right)."""
+    err = j.get("error") if isinstance(j, dict) else None
+    if not isinstance(err, dict):
+        return ['no {"error": {"code", "message"}} body']
+    code, msg, why = err.get("code"), err.get("message"), []
+    if not isinstance(code, str) or not code:
+        why.append("no error code")
+    elif codes is not None and code not in codes:
+        why.append(f"code {code!r}, want {sorted(codes)}")
+    if not isinstance(msg, str) or not msg:
+        why.append("empty message")
+    return why

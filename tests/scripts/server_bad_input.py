@@ -28,7 +28,7 @@ import traceback
 KAPPA, TMP = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ktap  # noqa: E402
-from ktap import HOST, bad, check, finish, free_port, ok, plan  # noqa: E402
+from ktap import HOST, bad, check, finish, free_port, jload, ok, plan  # noqa: E402
 
 PORT = free_port()
 PIDFILE = os.path.join(TMP, "server.pid")
@@ -99,13 +99,6 @@ def raw(data, timeout=20):
         except ValueError:
             pass
     return None, out
-
-
-def jload(b):
-    try:
-        return json.loads(b)
-    except ValueError:
-        return None
 
 
 def head():
@@ -452,17 +445,7 @@ try:
         if st not in statuses:
             why.append(f"status {st}, want {sorted(statuses)}")
         j = jload(rb)
-        err = j.get("error") if isinstance(j, dict) else None
-        if not isinstance(err, dict):
-            why.append("the body is not {\"error\": {...}}")
-        else:
-            code, msg = err.get("code"), err.get("message")
-            if not isinstance(code, str) or not code:
-                why.append("no error code")
-            elif codes is not None and code not in codes:
-                why.append(f"code {code!r}, want {sorted(codes)}")
-            if not isinstance(msg, str) or not msg:
-                why.append("empty message")
+        why += ktap.error_problems(j, codes)
         if st == 405 and "allow" not in rh:
             missing_allow.append(f"{method} {path}")
         h = head()

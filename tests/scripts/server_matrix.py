@@ -33,7 +33,7 @@ import time
 KAPPA, TMP = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ktap  # noqa: E402
-from ktap import HOST, bad, check, finish, free_port, ok, plan  # noqa: E402
+from ktap import HOST, bad, check, finish, free_port, jload, ok, plan  # noqa: E402
 
 PORT = free_port()
 IDLE_CONNECTIONS = 10000
@@ -92,13 +92,6 @@ def raw(data, timeout=10):
                 if line.startswith(b"HTTP/1.") and len(line.split(b" ")) > 1 and
                 line.split(b" ")[1].isdigit()]
     return statuses, out
-
-
-def jload(b):
-    try:
-        return json.loads(b)
-    except (ValueError, TypeError):
-        return None
 
 
 def head():
@@ -430,10 +423,7 @@ try:
         j = jload(rb)
         err = j.get("error") if isinstance(j, dict) else None
         if code != "":
-            if not isinstance(err, dict) or not err.get("message"):
-                why.append("no {\"error\": {\"code\", \"message\"}} body")
-            elif code is not None and err.get("code") != code:
-                why.append(f"code {err.get('code')!r}, want {code!r}")
+            why += ktap.error_problems(j, None if code is None else {code})
         elif err is not None:
             why.append(f"an error answer: {err}")
         injected = [k for k in rh if k in ("set-cookie", "location")]
