@@ -189,7 +189,7 @@ run(kp_reader *rd, const char *sql, qparams *params, const kp_query_def *q, size
 	run_ctx r = {deadline_ns, 0, ""};
 	sqlite3_stmt *st = NULL, *cp;
 	kp_buf out = {0};
-	int rc = KAPPA_OK, truncated = 0, *plan = NULL;
+	int rc = KAPPA_OK, truncated = 0, few[16], *plan = NULL; /* few: most answers' columns */
 	uint64_t nrows = 0;
 	sqlite3_progress_handler(c, 1000, progress, &r);
 	if (step_once(kept(c, &rd->begin, "BEGIN")) != SQLITE_DONE) {
@@ -238,7 +238,7 @@ run(kp_reader *rd, const char *sql, qparams *params, const kp_query_def *q, size
 		goto rollback;
 	int s, ncol = sqlite3_column_count(st);
 	size_t bytes = 0; /* of the values so far (KP_VIEW_MAX_ANSWER) */
-	if (!(plan = malloc(sizeof(int) * (size_t)(ncol ? ncol : 1))) ||
+	if (!(plan = ncol <= 16 ? few : malloc(sizeof(int) * (size_t)ncol)) ||
 	    kp_buf_append(&out, "{\"rows\":[", 9) < 0) {
 		rc = KP_ERR(err, KAPPA_ENOMEM, "out of memory");
 		goto rollback;
@@ -296,7 +296,8 @@ rollback:
 out:
 	sqlite3_progress_handler(c, 0, NULL, NULL);
 	kp_buf_release(&out);
-	free(plan);
+	if (plan != few)
+		free(plan);
 	return rc;
 }
 

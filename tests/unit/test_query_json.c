@@ -144,6 +144,9 @@ Test(query_json, rows_read_as_jansson_wrote_them)
 		"SELECT x'' AS a, x'00ff10' AS b, zeroblob(5) AS c, x'deadbeefcafe' AS d",
 		"SELECT NULL AS a, 1 AS b, 2 AS a, 3 AS c, 4 AS b",
 		"SELECT 1 AS \"x\"\"y\", 2 AS \"é\", 3 AS \"a\\b\", 4 AS \"\"",
+		"SELECT 1 AS c1, 2 AS c2, 3 AS c3, 4 AS c4, 5 AS c5, 6 AS c6, 7 AS c7, 8 AS c8,"
+		" 9 AS c9, 10 AS c10, 11 AS c11, 12 AS c12, 13 AS c13, 14 AS c14, 15 AS c15,"
+		" 16 AS c16, 17 AS c17, 18 AS c1, 19 AS c19, 'twenty' AS c20", /* over 16 columns */
 		"SELECT value AS v, value * 0.5 AS h FROM generate_series(1, 40)",
 		"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 30)"
 		" SELECT n, n * 1.1 AS f, printf('%.*c', n, 'x') AS t FROM s",
