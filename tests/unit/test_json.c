@@ -627,7 +627,8 @@ Test(json, escape)
 	/* bytes that are not UTF-8 (a stray continuation, a truncated sequence, an overlong form,
 	 * a surrogate) each become U+FFFD; what decodes around them stays */
 	b.len = 0;
-	const char bad[] = "\x80a\xc3\xc0\xaf\xed\xa0\x80\xc3\xa9\xe2\x82";
+	const char bad[] = "\x80"
+			   "a\xc3\xc0\xaf\xed\xa0\x80\xc3\xa9\xe2\x82";
 	const char fixed[] = "\"\xef\xbf\xbd"
 			     "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
 			     "\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\"";
